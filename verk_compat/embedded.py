@@ -1,0 +1,103 @@
+"""A private ``redis-server`` for the demo and the tests.
+
+Starts ``redis-server`` on a free loopback port (never 6379, never ``--port 0``, which turns TCP
+off) with ``--save "" --appendonly no`` in a temporary directory. It can be stopped and started
+again on the same port, which the chaos tests use to restart Redis under running workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["EmbeddedRedis", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (never 6379)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port != 6379:
+            return port
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child process; use as a context manager or call start/stop."""
+
+    def __init__(self, port: int | None = None, binary: str = "redis-server") -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise FileNotFoundError(
+                "redis-server is not installed: run scripts/bootstrap, "
+                "or apt-get install redis-server, or set REDIS_URL"
+            )
+        self.binary = path
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._dir = Path(tempfile.mkdtemp(prefix="verk-redis-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING."""
+        args = [self.binary, "--port", str(self.port), "--bind", self.host, "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(self._dir), "--daemonize", "no"]
+        log = open(self._dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                text = (self._dir / "redis.log").read_text(errors="replace")
+                raise RuntimeError(f"redis-server exited at start on port {self.port}:\n{text}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.5) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"redis-server on port {self.port} did not answer PING in {timeout}s")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

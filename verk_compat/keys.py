@@ -1,0 +1,131 @@
+"""Every Redis key verk-compat touches, and nothing else builds a key string.
+
+Key names follow Sidekiq 6.4 to 8.1 (wire doc §2). A namespace works like redis-namespace: it
+prefixes key *names* (``ns:queue:default``) and never values, set members or hash fields, so a
+process identity stored in ``processes`` stays unprefixed while its hash key gets the prefix.
+In-progress lists (``inprogress:<queue>:<identity>``) are verk-compat's own reliable-fetch lists.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+__all__ = ["Keys", "ResqueKeys"]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Builds Sidekiq key names, optionally under a redis-namespace style prefix."""
+
+    namespace: str = ""
+
+    def _k(self, name: str) -> str:
+        return f"{self.namespace}:{name}" if self.namespace else name
+
+    @property
+    def queues(self) -> str:
+        """SET of queue names (client SADD on every push)."""
+        return self._k("queues")
+
+    def queue(self, name: str) -> str:
+        """LIST of job payloads: LPUSH by clients, popped from the right."""
+        return self._k(f"queue:{name}")
+
+    def queue_name(self, key: str | bytes) -> str:
+        """The queue name of a ``queue:<name>`` key (inverse of :meth:`queue`)."""
+        text = key.decode() if isinstance(key, bytes) else key
+        prefix = self.queue("")
+        if not text.startswith(prefix):
+            raise ValueError(f"not a queue key: {text!r}")
+        return text[len(prefix) :]
+
+    @property
+    def schedule(self) -> str:
+        """ZSET of scheduled jobs, scored by float epoch seconds."""
+        return self._k("schedule")
+
+    @property
+    def retry(self) -> str:
+        """ZSET of jobs waiting for a retry, scored by float epoch seconds."""
+        return self._k("retry")
+
+    @property
+    def dead(self) -> str:
+        """ZSET of dead jobs, scored by time of death."""
+        return self._k("dead")
+
+    @property
+    def processes(self) -> str:
+        """SET of live process identities (members unprefixed)."""
+        return self._k("processes")
+
+    def process(self, identity: str) -> str:
+        """HASH of one process (info, busy, beat, quiet, rss, rtt_us, concurrency)."""
+        return self._k(identity)
+
+    def work(self, identity: str) -> str:
+        """HASH of running jobs, Sidekiq >= 7 name."""
+        return self._k(f"{identity}:work")
+
+    def workers(self, identity: str) -> str:
+        """HASH of running jobs, Sidekiq 6.x name."""
+        return self._k(f"{identity}:workers")
+
+    def signals(self, identity: str) -> str:
+        """LIST of signals (TSTP, TERM, TTIN) sent to a process by Web/API."""
+        return self._k(f"{identity}-signals")
+
+    def inprogress(self, queue: str, identity: str) -> str:
+        """LIST holding jobs a process has fetched from ``queue`` and not yet acknowledged."""
+        return self._k(f"inprogress:{queue}:{identity}")
+
+    def inprogress_pattern(self) -> str:
+        """SCAN pattern matching every in-progress list."""
+        return self._k("inprogress:*")
+
+    @property
+    def orphan_lock(self) -> str:
+        """STRING lock (SET NX EX) held while one process requeues a dead process's jobs."""
+        return self._k("verk:orphan_lock")
+
+    @property
+    def process_cleanup(self) -> str:
+        """STRING lock Sidekiq >= 6.5.4 takes before pruning ``processes``."""
+        return self._k("process_cleanup")
+
+    @property
+    def stat_processed(self) -> str:
+        return self._k("stat:processed")
+
+    @property
+    def stat_failed(self) -> str:
+        return self._k("stat:failed")
+
+    def stat_processed_day(self, day: _dt.date) -> str:
+        return self._k(f"stat:processed:{day.isoformat()}")
+
+    def stat_failed_day(self, day: _dt.date) -> str:
+        return self._k(f"stat:failed:{day.isoformat()}")
+
+
+@dataclass(frozen=True, slots=True)
+class ResqueKeys:
+    """Resque's key names (always namespaced, ``resque`` by default; wire doc §5)."""
+
+    namespace: str = "resque"
+
+    def _k(self, name: str) -> str:
+        return f"{self.namespace}:{name}" if self.namespace else name
+
+    @property
+    def queues(self) -> str:
+        return self._k("queues")
+
+    def queue(self, name: str) -> str:
+        """LIST: RPUSH on enqueue, LPOP by workers (the mirror image of Sidekiq)."""
+        return self._k(f"queue:{name}")
+
+    @property
+    def failed(self) -> str:
+        return self._k("failed")
