@@ -1,0 +1,469 @@
+"""The Sidekiq job payload codec: strict decode, byte-faithful re-encode.
+
+One msgspec pass decodes a payload into typed known fields (``args`` elements stay raw JSON until
+first access). Unknown keys, key order and original number tokens are recovered lazily from
+``raw`` only when an encode needs them, so decoding stays cheap. An unchanged job encodes to its
+exact input bytes; a changed one keeps its key order, original tokens for untouched keys, and puts
+new keys at the end (the order Sidekiq's ``JobRetry`` uses).
+
+Decisions:
+    * Duplicate keys: the last one wins, as in Ruby's ``JSON.parse``.
+    * ``retry`` as a JSON float (``5.0``): accepted, read as ``True`` (Sidekiq: truthy and not an
+      Integer, so the default maximum); the token is kept on re-encode. A string is refused.
+    * ``null`` for an optional key is read as absent (and kept on re-encode while unchanged).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from .errors import InvalidJob
+from .fields import (
+    as_bytes,
+    check_field,
+    check_utf8,
+    default_order,
+    field_property,
+    split_options,
+)
+from .rubyjson import ENCODER, check_args, dumps, rubify
+from .timestamps import fits, now, render, to_seconds
+from .wire import ALL_KEYS, KEY_TO_NAME, NAME_TO_KEY, TIMESTAMPS, Wire, invalid
+
+__all__ = ["PROFILES", "Job", "Profile", "check_args", "now"]
+
+Profile = Literal["sidekiq6", "sidekiq7", "sidekiq8"]
+PROFILES: tuple[Profile, ...] = ("sidekiq6", "sidekiq7", "sidekiq8")
+
+_WIRE_DEC = msgspec.json.Decoder(Wire)
+_TOKENS_DEC = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ANY_DEC = msgspec.json.Decoder()
+_encode = ENCODER.encode
+_replace = msgspec.structs.replace
+_asdict = msgspec.structs.asdict
+_RANK = {KEY_TO_NAME[key]: rank for rank, key in enumerate(ALL_KEYS)}
+_SPECIAL = TIMESTAMPS | {"tags"}
+_KEY_BYTES = {name: f'"{key}":'.encode() for name, key in NAME_TO_KEY.items()}
+_ENCODED = ("created_at", "enqueued_at", "failed_at", "retried_at", "tags")
+
+
+def _fits(value: Any, ms: bool) -> bool:
+    return value is None or fits(value, ms)
+
+
+_convert = msgspec.convert
+_Raw = msgspec.Raw
+
+
+class Job:
+    """One Sidekiq job payload.
+
+    Attributes are the known Sidekiq keys (``class`` is ``class_name``); all timestamps read as
+    float epoch seconds. ``extra`` maps every other key to its untouched JSON bytes, in order.
+    ``raw`` is the exact payload the job was decoded from (``None`` for new or replaced jobs).
+    Assigning an attribute validates it; :meth:`encode` then writes it.
+    """
+
+    __slots__ = (
+        "_args",
+        "_args_enc",
+        "_args_out",
+        "_dirty",
+        "_extra",
+        "_order",
+        "_snap",
+        "_src",
+        "_w",
+        "raw",
+    )
+
+    if TYPE_CHECKING:
+        class_name: str
+        jid: str | None
+        queue: str | None
+        retry: bool | int | None
+        retry_count: int | None
+        created_at: float | None
+        enqueued_at: float | None
+        failed_at: float | None
+        retried_at: float | None
+        error_message: str | None
+        error_class: str | None
+        error_backtrace: str | None
+        backtrace: bool | int | None
+        retry_queue: str | None
+        dead: bool | None
+        retry_for: int | None
+        tags: list[Any] | None
+        wrapped: str | None
+        bid: str | None
+
+    _w: Wire
+    _dirty: dict[str, None] | None
+    _args_enc: bytes | None
+    _args_out: msgspec.Raw | None
+    _args: list[Any] | None
+    _extra: dict[str, msgspec.Raw] | None
+    _snap: dict[str, msgspec.Raw] | None
+    _order: tuple[str, ...] | None
+    _src: bytes | None
+    raw: bytes | None
+
+    def __init__(
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        extra: dict[str, msgspec.Raw] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Build a job from field values (validated; no defaults are added, see :meth:`new`).
+
+        Args:
+            class_name: The ``class`` key.
+            args: The job arguments (JSON-native values only).
+            extra: Unknown keys mapped to their JSON bytes (``msgspec.Raw``).
+            **fields: Any other known field (``jid``, ``queue``, ``retry``, ...).
+
+        Raises:
+            InvalidJob: on any value Sidekiq would not accept.
+            TypeError: on an unknown field name.
+        """
+        self._w = Wire(class_name=check_field("class_name", class_name), args=[])
+        self._dirty = self._order = self._src = self.raw = None
+        self._set_args(list(args))
+        self._set_extra({} if extra is None else extra)
+        for name, value in fields.items():
+            self._set(name, value)
+
+    # -- decoding -------------------------------------------------------------------------------
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Job:
+        """Decode a Sidekiq 6.x/7.x/8.x payload.
+
+        Args:
+            raw: The payload bytes (or text) as stored in Redis.
+
+        Returns:
+            The job; ``job.raw`` holds the exact input bytes.
+
+        Raises:
+            InvalidJob: the payload is not a valid job (the message names the field).
+        """
+        data = as_bytes(raw)
+        if not data.isascii():
+            check_utf8(data)
+        try:
+            wire = _WIRE_DEC.decode(data)
+        except msgspec.DecodeError as exc:
+            raise invalid(exc, data) from None
+        job = cls.__new__(cls)
+        job._w = wire
+        job._src = job.raw = data
+        job._args = job._extra = job._snap = job._order = job._dirty = None
+        job._args_enc = job._args_out = None
+        return job
+
+    @classmethod
+    def decode_resque(cls, raw: bytes | str) -> Job:
+        """Decode a Resque payload ``{"class": .., "args": [..]}``; other keys go to ``extra``.
+
+        Sidekiq-named keys a Resque payload might carry are read (and checked) as fields.
+
+        Args:
+            raw: The payload bytes (or text).
+
+        Returns:
+            The job, with no jid/queue/retry/timestamps unless the payload had them.
+
+        Raises:
+            InvalidJob: the payload is not a valid Resque job.
+        """
+        return cls.decode(raw)
+
+    @classmethod
+    def decode_verk1(cls, raw: bytes | str) -> Job:
+        """Decode a Verk 1.x payload (see :mod:`verk_compat.verk1`).
+
+        Args:
+            raw: The payload bytes (or text).
+
+        Returns:
+            The job in Sidekiq terms; ``job.raw`` keeps the Verk bytes, encode writes Sidekiq.
+
+        Raises:
+            InvalidJob: the payload is not a valid Verk job.
+        """
+        from .verk1 import decode_verk1
+
+        return decode_verk1(cls, as_bytes(raw))
+
+    # -- field access ---------------------------------------------------------------------------
+
+    def _set(self, name: str, value: Any) -> None:
+        if name == "args":
+            self._set_args(value)
+            return
+        if name == "extra":
+            self._set_extra(value)
+            return
+        if name not in NAME_TO_KEY:
+            raise TypeError(f"Job has no field {name!r}")
+        value = check_field(name, value)
+        setattr(self._w, name, value)
+        dirty = self._dirty
+        if dirty is None:
+            self._dirty = {name: None}
+        else:
+            dirty[name] = None
+
+    def _set_args(self, value: Any) -> None:
+        check_args(value)
+        self._args = value
+        self._args_enc = encoded = _encode(value)
+        self._args_out = _Raw(rubify(encoded))
+
+    def _set_extra(self, value: Any) -> None:
+        if type(value) is not dict or not all(
+            type(k) is str and type(v) is _Raw for k, v in value.items()
+        ):
+            raise InvalidJob("extra: must be a dict of str -> msgspec.Raw", field="extra")
+        self._extra = value
+        self._snap = None
+
+    @property
+    def args(self) -> list[Any]:
+        """The job arguments, decoded on first access."""
+        args = self._args
+        if args is None:
+            args = self._args = _ANY_DEC.decode(_encode(self._w.args))
+            self._args_enc = self._args_out = None
+        return args
+
+    @args.setter
+    def args(self, value: list[Any]) -> None:
+        self._set_args(value)
+
+    @property
+    def extra(self) -> dict[str, msgspec.Raw]:
+        """Every unknown key mapped to its untouched JSON bytes, in payload order."""
+        extra = self._extra
+        if extra is None:
+            extra = {}
+            if self._src is not None:
+                tokens = _TOKENS_DEC.decode(self._src)
+                extra = {k: v for k, v in tokens.items() if k not in KEY_TO_NAME}
+            self._extra = extra
+            self._snap = dict(extra)
+        return extra
+
+    @extra.setter
+    def extra(self, value: dict[str, msgspec.Raw]) -> None:
+        self._set_extra(value)
+
+    # -- encoding -------------------------------------------------------------------------------
+
+    def encode(self, profile: Profile = "sidekiq7") -> bytes:
+        """Encode as compact, Ruby-style JSON for ``profile``.
+
+        Args:
+            profile: ``sidekiq6``/``sidekiq7`` write float seconds, ``sidekiq8`` integer ms.
+
+        Returns:
+            The payload bytes; the exact input bytes when nothing changed.
+
+        Raises:
+            ValueError: unknown profile.
+            InvalidJob: args that were changed in place are no longer JSON-native.
+        """
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+        ms = profile == "sidekiq8"
+        src = self._src
+        if src is None:
+            return _encode(self._new_parts(ms))
+        stale = self._stale(ms)
+        if self._args is None and not stale and (self._extra is None or self._extra == self._snap):
+            if self._dirty is None:
+                return src
+            tail = self._appended(src, ms)
+            if tail is not None:
+                return src[:-1] + b"," + tail[1:]
+        return _encode(self._parts(src, stale, ms))
+
+    def _stale(self, ms: bool) -> list[str]:
+        """Timestamps left as decoded whose token does not fit the profile."""
+        wire, dirty = self._w, self._dirty or ()
+        if ms:
+            return [t for t in TIMESTAMPS if t not in dirty and not _fits(getattr(wire, t), ms)]
+        return [t for t in TIMESTAMPS if t not in dirty and type(getattr(wire, t)) is int]
+
+    def _appended(self, src: bytes, ms: bool) -> bytes | None:
+        """The changed keys as a JSON object if they can all be appended to ``src`` as is."""
+        dirty = self._dirty or ()
+        for name in dirty:
+            if _KEY_BYTES[name] in src or getattr(self._w, name) is None:
+                return None
+        if src[-1:] != b"}":
+            return None
+        rendered = self._rendered(sorted(dirty, key=_RANK.__getitem__), ms)
+        return _encode({NAME_TO_KEY[name]: value for name, value in rendered.items()})
+
+    def _new_parts(self, ms: bool) -> Any:
+        """What to encode for a job not decoded from bytes."""
+        wire = self._w
+        extra = self.extra
+        if self._order is None and not extra:
+            return _replace(wire, **self._rendered(_ENCODED, ms))
+        merged = _asdict(wire) | self._rendered(_ENCODED, ms) | extra
+        merged["class"] = merged.pop("class_name")
+        order = dict.fromkeys((*(self._order or default_order(extra)), *ALL_KEYS, *extra))
+        return {key: value for key in order if (value := merged.get(key)) is not None}
+
+    def _parts(self, src: bytes, stale: list[str], ms: bool) -> dict[str, Any]:
+        """Ordered mapping of JSON key -> value to encode (``Raw`` for kept tokens)."""
+        out: dict[str, Any] = _TOKENS_DEC.decode(src)
+        names = stale + sorted(self._dirty or (), key=_RANK.__getitem__)
+        for name, value in self._rendered(names, ms).items():
+            key = NAME_TO_KEY[name]
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = value
+        kept = self._extra
+        if kept is not None and kept != self._snap:
+            for key in [k for k in out if k not in KEY_TO_NAME and k not in kept]:
+                del out[key]
+            out.update(kept)
+        return out
+
+    def _rendered(self, names: Iterable[str], ms: bool) -> dict[str, Any]:
+        """Attribute name -> value ready to encode, for ``names`` (``args`` always included)."""
+        wire = self._w
+        out: dict[str, Any] = {"args": self._args_value()} if self._args is not None else {}
+        for name in names:
+            value = getattr(wire, name)
+            if value is None or name not in _SPECIAL:
+                out[name] = value
+            elif name == "tags":
+                out[name] = _Raw(dumps(value))
+            else:
+                out[name] = render(to_seconds(value), ms)
+        return out
+
+    def _args_value(self) -> Any:
+        args = self._args
+        if args is None:
+            return self._w.args
+        try:
+            encoded = _encode(args)
+        except TypeError:
+            encoded = b""
+        if encoded != self._args_enc:  # first encode, or changed in place: check again
+            check_args(args)
+            self._args_enc = encoded
+            self._args_out = _Raw(rubify(encoded))
+        return self._args_out
+
+    def encode_resque(self) -> bytes:
+        """Encode as a Resque payload ``{"class":..,"args":..}`` (nothing else).
+
+        Returns:
+            The compact JSON bytes.
+        """
+        return _encode({"class": self._w.class_name, "args": self._args_value()})
+
+    # -- copies and construction ----------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> Job:
+        """Return a copy with ``changes`` applied (validated); the copy's ``raw`` is ``None``.
+
+        Unchanged keys keep their order and original tokens when the copy is encoded.
+
+        Args:
+            **changes: Field names (``args``, ``extra`` included) mapped to new values.
+
+        Returns:
+            The new job.
+
+        Raises:
+            InvalidJob: a changed value is not valid.
+            TypeError: an unknown field name.
+        """
+        job = Job.__new__(Job)
+        job._w = _replace(self._w)
+        job._src, job._order, job.raw = self._src, self._order, None
+        job._dirty = None if self._dirty is None else dict(self._dirty)
+        job._args = None if self._args is None else list(self._args)
+        job._args_enc, job._args_out = self._args_enc, self._args_out
+        job._extra = None if self._extra is None else dict(self._extra)
+        job._snap = self._snap
+        for name, value in changes.items():
+            job._set(name, value)
+        return job
+
+    @classmethod
+    def new(
+        cls,
+        class_name: str,
+        args: Sequence[Any] = (),
+        /,
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        created_at: float | None = None,
+        **options: Any,
+    ) -> Job:
+        """Create a job the way Sidekiq's client does (defaults, jid, ``created_at``, checks).
+
+        Args:
+            class_name: The worker class name (``class``).
+            args: JSON-native arguments (Sidekiq ``strict_args``).
+            queue: A non-empty queue name.
+            retry: ``True``/``False`` or the maximum number of retries.
+            jid: The job id; 24 lowercase hex characters when ``None``.
+            created_at: Float epoch seconds; now when ``None``.
+            **options: Known fields (``backtrace``, ``retry_queue``, ``dead``, ``tags``,
+                ``retry_for``, ``wrapped``, ``bid``, ...) or extra keys (JSON-native values).
+
+        Returns:
+            The new job (``raw`` is ``None``).
+
+        Raises:
+            InvalidJob: before anything is returned, on any value Sidekiq would refuse.
+        """
+        order, known, extra = split_options(options)
+        job = cls(
+            class_name,
+            list(args),
+            extra=extra,
+            queue=queue,
+            retry=retry,
+            jid=secrets.token_hex(12) if jid is None else jid,
+            created_at=now() if created_at is None else created_at,
+            **known,
+        )
+        job._order = order if options else None
+        return job
+
+    def __repr__(self) -> str:
+        return f"Job(class_name={self.class_name!r}, jid={self.jid!r}, queue={self.queue!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Job):
+            return NotImplemented
+        return self.encode() == other.encode()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+for _name in NAME_TO_KEY:
+    if _name != "args":
+        setattr(Job, _name, field_property(_name))
+del _name
