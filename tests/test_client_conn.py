@@ -1,0 +1,206 @@
+"""How the clients connect: URL or client, AUTH/ACL, TLS, errors, round trips per enqueue."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+
+from verk_compat.aclient import AsyncClient
+from verk_compat.client import Client
+from verk_compat.embedded import EmbeddedRedis, free_port
+from verk_compat.errors import RedisUnavailable
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts how many times it writes to the socket."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_one_round_trip_per_enqueue(redis_server: EmbeddedRedis, r: redis.Redis) -> None:
+    pool = redis.ConnectionPool(
+        host=redis_server.host, port=redis_server.port, connection_class=CountingConnection
+    )
+    client = Client(redis=redis.Redis(connection_pool=pool))
+    client.enqueue("W", [0])  # connects (handshake) once
+    CountingConnection.sends = 0
+    for i in range(1, 4):
+        client.enqueue("W", [i], queue="q")
+    client.enqueue_in(-1, "W", [4])
+    client.enqueue_in(100, "W", [5])
+    assert CountingConnection.sends == 5
+    client.enqueue_many("W", [[i] for i in range(10)])
+    assert CountingConnection.sends == 6
+    assert r.llen("queue:q") == 3
+    pool.disconnect()
+
+
+def test_existing_client_is_not_closed(r: redis.Redis) -> None:
+    with Client(redis=r) as client:
+        client.enqueue("W", [])
+    assert r.ping() and r.llen("queue:default") == 1
+
+
+def test_redis_url_from_environment(
+    redis_url: str, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    with Client() as client:
+        client.enqueue("W", [])
+    assert r.llen("queue:default") == 1
+
+
+def test_unreachable_names_host_never_password() -> None:
+    port = free_port()
+    with Client(f"redis://user:s3cr3tpw@127.0.0.1:{port}/0") as client:
+        with pytest.raises(RedisUnavailable, match=f"Redis at 127.0.0.1:{port}") as info:
+            client.enqueue("W", [])
+        with pytest.raises(RedisUnavailable):
+            client.enqueue_many("W", [[1]])
+    assert "s3cr3tpw" not in str(info.value)
+    assert isinstance(info.value, ConnectionError)
+
+
+@pytest.fixture
+def acl_user(r: redis.Redis) -> Iterator[tuple[str, str]]:
+    name, password = f"enq-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    r.acl_setuser(name, enabled=True, passwords=[f"+{password}"], commands=["+@all"], keys=["*"])
+    yield name, password
+    r.acl_deluser(name)
+
+
+def test_acl_user_and_password(
+    redis_server: EmbeddedRedis, r: redis.Redis, acl_user: tuple[str, str]
+) -> None:
+    name, password = acl_user
+    base = f"{redis_server.host}:{redis_server.port}/0"
+    with Client(f"redis://{name}:{password}@{base}") as client:
+        client.enqueue("W", ["acl"])
+    assert r.llen("queue:default") == 1
+    bad = Client(f"redis://{name}:wrong-{password}@{base}")
+    with bad, pytest.raises(RedisUnavailable) as info:
+        bad.enqueue("W", [])
+    assert password not in str(info.value)
+
+
+async def test_acl_async(
+    redis_server: EmbeddedRedis, r: redis.Redis, acl_user: tuple[str, str]
+) -> None:
+    name, password = acl_user
+    url = f"redis://{name}:{password}@{redis_server.host}:{redis_server.port}/0"
+    async with AsyncClient(url) as client:
+        await client.enqueue("W", ["acl"])
+    assert r.llen("queue:default") == 1
+
+
+def test_rediss_url_builds_ssl_connections() -> None:
+    client = Client("rediss://u:p@example.invalid:6380/2?ssl_cert_reqs=none")
+    pool = client.redis.connection_pool
+    assert issubclass(pool.connection_class, redis.SSLConnection)
+    assert pool.connection_kwargs["username"] == "u"
+    assert pool.connection_kwargs["db"] == 2
+    aclient = AsyncClient("rediss://example.invalid:6380/0")
+    assert issubclass(aclient.redis.connection_pool.connection_class, redis.asyncio.SSLConnection)
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """A redis-server with only a TLS port, on a throwaway self-signed certificate."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed: cannot make a test certificate")
+    tmp = tmp_path_factory.mktemp("tls")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    args = ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"]
+    args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    args += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+    args += ["--save", "", "--appendonly", "no", "--dir", str(tmp)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        _wait_tls(port, cert, proc)
+        yield port, cert
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def _wait_tls(port: int, cert: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.skip("redis-server here cannot serve TLS")
+        with contextlib.suppress(redis.ConnectionError):
+            redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(cert)).ping()
+            return
+        time.sleep(0.05)
+    pytest.fail("TLS redis-server did not come up")
+
+
+def test_tls_server(tls_redis: tuple[int, Path]) -> None:
+    port, cert = tls_redis
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
+    with Client(url) as client:
+        jid = client.enqueue("W", ["tls"])
+        assert client.redis.lindex("queue:default", 0) is not None
+        client.redis.flushall()
+    plain = Client(f"redis://127.0.0.1:{port}/0")  # no TLS: refused
+    with plain, pytest.raises(RedisUnavailable):
+        plain.enqueue("W", [])
+    assert len(jid) == 24
+
+
+async def test_tls_server_async(tls_redis: tuple[int, Path]) -> None:
+    port, cert = tls_redis
+    async with AsyncClient(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}") as client:
+        await client.enqueue("W", ["tls"])
+        assert await client.redis.llen("queue:default") == 1
+        await client.redis.flushall()
+
+
+def test_error_reply_keeps_the_connection_in_step(r: redis.Redis) -> None:
+    r.set("queue:broken", "not a list")
+    with Client(
+        redis=redis.Redis(connection_pool=redis.ConnectionPool(max_connections=1, **_kw(r)))
+    ) as client:
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            client.enqueue("W", [1], queue="broken")
+        client.enqueue("W", [2])  # same single connection: replies still line up
+        assert client.redis.ping()
+    assert r.llen("queue:default") == 1
+    assert r.smembers("queues") == {b"broken", b"default"}  # Sidekiq's SADD ran, as in Ruby
+
+
+def test_reconnects_after_the_connection_is_killed(r: redis.Redis) -> None:
+    with Client(redis=redis.Redis(**_kw(r))) as client:
+        client.enqueue("W", [1])
+        r.client_kill_filter(_type="normal", skipme=True)
+        client.enqueue("W", [2])
+    assert r.llen("queue:default") == 2
+
+
+def _kw(r: redis.Redis) -> dict[str, Any]:
+    kwargs = r.connection_pool.connection_kwargs
+    return {"host": kwargs["host"], "port": kwargs["port"], "db": kwargs.get("db", 0)}

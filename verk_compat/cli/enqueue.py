@@ -1,0 +1,136 @@
+"""``verk-compat enqueue``: push one job (now, at a time, or in N seconds) and print its jid.
+
+Redis keys written: ``queues`` + ``queue:<q>`` (SADD + LPUSH), ``schedule`` (ZADD) with ``--at``
+or ``--in``; ``resque:queues`` + ``resque:queue:<q>`` with ``--resque`` (see
+:mod:`verk_compat.client`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from ..client import Client, default_url
+from ..clientplan import Target
+from ..errors import InvalidJob, RedisUnavailable, VerkError
+
+__all__ = ["enqueue"]
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{what} is not valid JSON: {exc}") from None
+
+
+def parse_retry(text: str) -> bool | int:
+    """``true``/``false`` or a count of retries, as Sidekiq's ``retry`` option."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(lowered)
+    except ValueError:
+        raise click.BadParameter(
+            f"--retry must be true, false or an integer, not {text!r}"
+        ) from None
+
+
+def parse_at(text: str) -> float:
+    """Epoch seconds, or an ISO-8601 time (naive times are local, as Ruby's ``Time``)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise click.BadParameter(f"--at must be epoch seconds or ISO-8601, not {text!r}") from None
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=JSON`` pairs (a value that is not JSON is taken as a string)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"--option takes KEY=JSON, not {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+@click.command()
+@click.argument("class_name", metavar="CLASS")
+@click.argument("args_json", metavar="[ARGS_JSON]", default="[]")
+@click.option("--queue", "-q", default="default", show_default=True, help="Queue name.")
+@click.option("--retry", "retry", default="true", show_default=True, help="true, false or N.")
+@click.option("--at", "at", help="Run at this time: epoch seconds or ISO-8601.")
+@click.option("--in", "in_", type=float, help="Run in this many seconds.")
+@click.option("--jid", help="Job id (default: 24 random hex digits).")
+@click.option("--option", "-o", "opts", multiple=True, help="Extra payload key: KEY=JSON.")
+@click.option("--namespace", help="redis-namespace style key prefix.")
+@click.option(
+    "--profile",
+    type=click.Choice(["sidekiq7", "sidekiq8"]),
+    default="sidekiq7",
+    show_default=True,
+    help="Timestamp format: float seconds (7) or integer ms (8).",
+)
+@click.option("--resque", is_flag=True, help="Push a Resque job (resque:queue:<q>) instead.")
+@click.option("--redis-url", envvar="REDIS_URL", help="Redis URL [env REDIS_URL].")
+def enqueue(
+    class_name: str,
+    args_json: str,
+    queue: str,
+    retry: str,
+    at: str | None,
+    in_: float | None,
+    jid: str | None,
+    opts: tuple[str, ...],
+    namespace: str | None,
+    profile: str,
+    resque: bool,
+    redis_url: str | None,
+) -> None:
+    """Enqueue a job of CLASS with ARGS_JSON (a JSON array) and print its jid."""
+    args = _json(args_json, "ARGS_JSON")
+    if not isinstance(args, list):
+        raise click.BadParameter("ARGS_JSON must be a JSON array, e.g. '[1, \"two\"]'")
+    if at is not None and in_ is not None:
+        raise click.UsageError("give --at or --in, not both")
+    options = {**parse_options(opts), "queue": queue, "retry": parse_retry(retry), "jid": jid}
+    target: Target = "resque" if resque else "sidekiq"
+    when = parse_at(at) if at is not None else None
+    try:
+        client = Client(
+            redis_url or default_url(),
+            namespace=namespace,
+            profile="sidekiq8" if profile == "sidekiq8" else "sidekiq7",
+            target=target,
+        )
+        with client:
+            click.echo(_push(client, class_name, args, when, in_, options))
+    except (InvalidJob, RedisUnavailable, VerkError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _push(
+    client: Client,
+    class_name: str,
+    args: list[Any],
+    at: float | None,
+    in_: float | None,
+    options: dict[str, Any],
+) -> str:
+    if in_ is not None:
+        return client.enqueue_in(in_, class_name, args, **options)
+    if at is not None:
+        return client.schedule(class_name, args, at=at, **options)
+    return client.enqueue(class_name, args, **options)
