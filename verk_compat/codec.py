@@ -15,24 +15,19 @@ Decisions:
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Sequence
+from os import urandom
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from .encode import args_raw, encode_decoded, encode_new
 from .errors import InvalidJob
-from .fields import (
-    as_bytes,
-    check_field,
-    check_utf8,
-    default_order,
-    field_property,
-    split_options,
-)
-from .rubyjson import ENCODER, check_args, dumps, rubify
-from .timestamps import fits, now, render, to_seconds
-from .wire import ALL_KEYS, KEY_TO_NAME, NAME_TO_KEY, TIMESTAMPS, Wire, invalid
+from .fields import as_bytes, check_field, check_utf8, field_property, split_options
+from .rubyjson import ENCODER, check_args, rubify
+from .timestamps import now
+from .wire import KEY_TO_NAME, NAME_TO_KEY, Wire, invalid
 
 __all__ = ["PROFILES", "Job", "Profile", "check_args", "now"]
 
@@ -44,19 +39,8 @@ _TOKENS_DEC = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ANY_DEC = msgspec.json.Decoder()
 _encode = ENCODER.encode
 _replace = msgspec.structs.replace
-_asdict = msgspec.structs.asdict
-_RANK = {KEY_TO_NAME[key]: rank for rank, key in enumerate(ALL_KEYS)}
-_SPECIAL = TIMESTAMPS | {"tags"}
-_KEY_BYTES = {name: f'"{key}":'.encode() for name, key in NAME_TO_KEY.items()}
-_ENCODED = ("created_at", "enqueued_at", "failed_at", "retried_at", "tags")
-
-
-def _fits(value: Any, ms: bool) -> bool:
-    return value is None or fits(value, ms)
-
-
-_convert = msgspec.convert
 _Raw = msgspec.Raw
+_isfinite = math.isfinite
 
 
 class Job:
@@ -103,7 +87,7 @@ class Job:
         bid: str | None
 
     _w: Wire
-    _dirty: dict[str, None] | None
+    _dirty: dict[str, Any] | None  # changed field -> its value as decoded
     _args_enc: bytes | None
     _args_out: msgspec.Raw | None
     _args: list[Any] | None
@@ -215,12 +199,12 @@ class Job:
         if name not in NAME_TO_KEY:
             raise TypeError(f"Job has no field {name!r}")
         value = check_field(name, value)
-        setattr(self._w, name, value)
-        dirty = self._dirty
+        wire, dirty = self._w, self._dirty
         if dirty is None:
-            self._dirty = {name: None}
-        else:
-            dirty[name] = None
+            self._dirty = {name: getattr(wire, name)}
+        elif name not in dirty:
+            dirty[name] = getattr(wire, name)
+        setattr(wire, name, value)
 
     def _set_args(self, value: Any) -> None:
         check_args(value)
@@ -283,92 +267,10 @@ class Job:
         """
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
-        ms = profile == "sidekiq8"
         src = self._src
         if src is None:
-            return _encode(self._new_parts(ms))
-        stale = self._stale(ms)
-        if self._args is None and not stale and (self._extra is None or self._extra == self._snap):
-            if self._dirty is None:
-                return src
-            tail = self._appended(src, ms)
-            if tail is not None:
-                return src[:-1] + b"," + tail[1:]
-        return _encode(self._parts(src, stale, ms))
-
-    def _stale(self, ms: bool) -> list[str]:
-        """Timestamps left as decoded whose token does not fit the profile."""
-        wire, dirty = self._w, self._dirty or ()
-        if ms:
-            return [t for t in TIMESTAMPS if t not in dirty and not _fits(getattr(wire, t), ms)]
-        return [t for t in TIMESTAMPS if t not in dirty and type(getattr(wire, t)) is int]
-
-    def _appended(self, src: bytes, ms: bool) -> bytes | None:
-        """The changed keys as a JSON object if they can all be appended to ``src`` as is."""
-        dirty = self._dirty or ()
-        for name in dirty:
-            if _KEY_BYTES[name] in src or getattr(self._w, name) is None:
-                return None
-        if src[-1:] != b"}":
-            return None
-        rendered = self._rendered(sorted(dirty, key=_RANK.__getitem__), ms)
-        return _encode({NAME_TO_KEY[name]: value for name, value in rendered.items()})
-
-    def _new_parts(self, ms: bool) -> Any:
-        """What to encode for a job not decoded from bytes."""
-        wire = self._w
-        extra = self.extra
-        if self._order is None and not extra:
-            return _replace(wire, **self._rendered(_ENCODED, ms))
-        merged = _asdict(wire) | self._rendered(_ENCODED, ms) | extra
-        merged["class"] = merged.pop("class_name")
-        order = dict.fromkeys((*(self._order or default_order(extra)), *ALL_KEYS, *extra))
-        return {key: value for key in order if (value := merged.get(key)) is not None}
-
-    def _parts(self, src: bytes, stale: list[str], ms: bool) -> dict[str, Any]:
-        """Ordered mapping of JSON key -> value to encode (``Raw`` for kept tokens)."""
-        out: dict[str, Any] = _TOKENS_DEC.decode(src)
-        names = stale + sorted(self._dirty or (), key=_RANK.__getitem__)
-        for name, value in self._rendered(names, ms).items():
-            key = NAME_TO_KEY[name]
-            if value is None:
-                out.pop(key, None)
-            else:
-                out[key] = value
-        kept = self._extra
-        if kept is not None and kept != self._snap:
-            for key in [k for k in out if k not in KEY_TO_NAME and k not in kept]:
-                del out[key]
-            out.update(kept)
-        return out
-
-    def _rendered(self, names: Iterable[str], ms: bool) -> dict[str, Any]:
-        """Attribute name -> value ready to encode, for ``names`` (``args`` always included)."""
-        wire = self._w
-        out: dict[str, Any] = {"args": self._args_value()} if self._args is not None else {}
-        for name in names:
-            value = getattr(wire, name)
-            if value is None or name not in _SPECIAL:
-                out[name] = value
-            elif name == "tags":
-                out[name] = _Raw(dumps(value))
-            else:
-                out[name] = render(to_seconds(value), ms)
-        return out
-
-    def _args_value(self) -> Any:
-        args = self._args
-        if args is None:
-            return self._w.args
-        try:
-            encoded = _encode(args)
-        except TypeError:
-            encoded = b""
-        if encoded != self._args_enc:  # first encode, or changed in place: check again
-            check_args(args)
-            self._args_enc = encoded
-            self._args_out = _Raw(rubify(encoded))
-        return self._args_out
+            return encode_new(self, profile == "sidekiq8")
+        return encode_decoded(self, src, profile == "sidekiq8")
 
     def encode_resque(self) -> bytes:
         """Encode as a Resque payload ``{"class":..,"args":..}`` (nothing else).
@@ -376,7 +278,7 @@ class Job:
         Returns:
             The compact JSON bytes.
         """
-        return _encode({"class": self._w.class_name, "args": self._args_value()})
+        return _encode({"class": self._w.class_name, "args": args_raw(self)})
 
     # -- copies and construction ----------------------------------------------------------------
 
@@ -438,18 +340,36 @@ class Job:
         Raises:
             InvalidJob: before anything is returned, on any value Sidekiq would refuse.
         """
-        order, known, extra = split_options(options)
-        job = cls(
-            class_name,
-            list(args),
-            extra=extra,
-            queue=queue,
+        order, known, extra = split_options(options) if options else (None, None, {})
+        job = cls.__new__(cls)
+        job._src = job.raw = job._dirty = job._snap = None
+        job._order, job._extra = order, extra
+        if type(class_name) is not str or not class_name:
+            class_name = check_field("class_name", class_name)
+        job._set_args(list(args))
+        if type(queue) is not str or not queue:
+            queue = check_field("queue", queue)
+        if type(retry) is not bool and type(retry) is not int:
+            retry = check_field("retry", retry)
+        if jid is None:
+            jid = urandom(12).hex()  # = secrets.token_hex(12)
+        elif type(jid) is not str:
+            jid = check_field("jid", jid)
+        if created_at is None:
+            created_at = now()
+        elif type(created_at) is not float or not _isfinite(created_at):
+            created_at = check_field("created_at", created_at)
+        job._w = Wire(
             retry=retry,
-            jid=secrets.token_hex(12) if jid is None else jid,
-            created_at=now() if created_at is None else created_at,
-            **known,
+            queue=queue,
+            class_name=class_name,
+            args=job._args_out,  # type: ignore[arg-type]  # a new job's struct holds encoded args
+            jid=jid,
+            created_at=created_at,
         )
-        job._order = order if options else None
+        if known:
+            for name, value in known.items():
+                setattr(job._w, name, check_field(name, value))
         return job
 
     def __repr__(self) -> str:

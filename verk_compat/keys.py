@@ -108,6 +108,21 @@ class Keys:
     def stat_failed_day(self, day: _dt.date) -> str:
         return self._k(f"stat:failed:{day.isoformat()}")
 
+    def inprogress_parts(self, key: str | bytes) -> tuple[str, str]:
+        """``(queue, identity)`` of an ``inprogress:<queue>:<identity>`` key.
+
+        The identity is the last three ``:``-separated parts (``hostname:pid:hex12``), so a
+        queue name may itself contain ``:``.
+        """
+        text = key.decode() if isinstance(key, bytes) else key
+        prefix = self._k("inprogress:")
+        if not text.startswith(prefix):
+            raise ValueError(f"not an in-progress key: {text!r}")
+        parts = text[len(prefix) :].rsplit(":", 3)
+        if len(parts) != 4 or not parts[0]:
+            raise ValueError(f"not an in-progress key: {text!r}")
+        return parts[0], ":".join(parts[1:])
+
 
 @dataclass(frozen=True, slots=True)
 class ResqueKeys:

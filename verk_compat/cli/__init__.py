@@ -17,3 +17,12 @@ def main() -> None:
 
 
 # Commands are registered here, one line each:
+from .enqueue import enqueue  # noqa: E402
+
+main.add_command(enqueue)
+from .worker import worker  # noqa: E402
+
+main.add_command(worker)
+from .demo import demo  # noqa: E402
+
+main.add_command(demo)

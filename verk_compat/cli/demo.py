@@ -1,0 +1,29 @@
+"""``verk-compat demo``: enqueue, run, fail and retry, on an embedded Redis by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from ..demo import run_demo
+
+__all__ = ["demo"]
+
+
+@click.command()
+@click.option(
+    "--redis-url",
+    default=lambda: os.environ.get("REDIS_URL", ""),
+    help="Redis to use (default $REDIS_URL; without it, a private redis-server is started).",
+)
+@click.option("--jobs", default=10_000, show_default=True, help="How many no-op jobs to add.")
+def demo(redis_url: str, jobs: int) -> None:
+    """Show verk-compat end to end: Sidekiq payloads in, Python jobs run, retries out."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    result = run_demo(redis_url or None, jobs)
+    ok = result["processed"] == jobs + 3 and result["retries"] == 1
+    click.echo("\nDemo finished." if ok else "\nDemo finished, but the counts are unexpected.")
+    if not ok:
+        raise SystemExit(1)

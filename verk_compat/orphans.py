@@ -1,0 +1,54 @@
+"""Orphan recovery: in-progress lists of dead processes go back to their queues.
+
+A process is dead when its ``<identity>`` heartbeat hash no longer exists (60 s TTL). Any live
+process may recover, but only one at a time: it takes ``verk:orphan_lock`` with ``SET NX EX``,
+SCANs ``inprogress:*``, and for each list of a dead identity runs ``lua/requeue.lua``, which
+moves the whole list back to the pop end of its queue in original order, atomically.
+
+Keys touched: ``verk:orphan_lock``, ``inprogress:*``, ``<identity>`` (EXISTS), ``queue:<q>``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+
+from .keys import Keys
+from .scripts import script
+
+__all__ = ["LOCK_TTL", "recover_orphans"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds the lock lives if its holder dies mid-recovery.
+LOCK_TTL = 30
+
+
+async def recover_orphans(redis: Redis, keys: Keys, identity: str) -> int:
+    """Requeue the in-progress lists of dead processes; returns the number of jobs moved.
+
+    Returns 0 without doing anything if another process holds the lock.
+    """
+    if not await redis.set(keys.orphan_lock, identity, nx=True, ex=LOCK_TTL):
+        return 0
+    moved = 0
+    try:
+        async for key in redis.scan_iter(match=keys.inprogress_pattern(), count=500):
+            try:
+                queue, owner = keys.inprogress_parts(key)
+            except ValueError:
+                continue
+            if owner == identity or await redis.exists(keys.process(owner)):
+                continue
+            count = int(await script("requeue").acall(redis, [key, keys.queue(queue)], []))
+            if count:
+                log.warning(
+                    "requeued %d orphaned jobs of dead process %s to %s", count, owner, queue
+                )
+            moved += count
+    finally:
+        # Release only our own lock; a stale one expires by itself.
+        if await redis.get(keys.orphan_lock) == identity.encode():
+            await redis.delete(keys.orphan_lock)
+    return moved
