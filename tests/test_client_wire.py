@@ -34,13 +34,11 @@ RECORDED = {
 
 
 def recorded() -> dict[str, list[tuple[Any, ...]]]:
-    """The recorded command shapes; checked against the fixture file when it is there."""
-    for base in ("fixtures", "/work/shared/fixtures"):
-        path = _ROOT / base / "sidekiq-6.4.1" / "monitor_client_commands.json"
-        if path.exists():
-            lines: dict[str, list[str]] = json.loads(path.read_text())["commands"]
-            shapes = {label: [shape(parse(x)) for x in got] for label, got in lines.items()}
-            assert shapes == RECORDED
+    """The recorded command shapes, checked against the recorded MONITOR fixture."""
+    path = _ROOT / "fixtures" / "sidekiq-6.4.1" / "monitor_client_commands.json"
+    lines: dict[str, list[str]] = json.loads(path.read_text())["commands"]
+    shapes = {label: [shape(parse(x)) for x in got] for label, got in lines.items()}
+    assert shapes == RECORDED
     return RECORDED
 
 
