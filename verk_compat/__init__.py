@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from ._version import __version__
+from .aclient import AsyncClient
+from .app import App
+from .client import Client
 from .codec import PROFILES, Job, Profile, check_args, now
 from .errors import InvalidJob, RedisUnavailable, ScriptError, VerkError
 from .keys import Keys, ResqueKeys
-
-__version__ = "0.1.0"
+from .worker import Worker
 
 __all__ = [
     "PROFILES",
+    "App",
+    "AsyncClient",
+    "Client",
     "InvalidJob",
     "Job",
     "Keys",
@@ -18,6 +24,7 @@ __all__ = [
     "ResqueKeys",
     "ScriptError",
     "VerkError",
+    "Worker",
     "__version__",
     "check_args",
     "now",
