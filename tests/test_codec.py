@@ -403,3 +403,43 @@ def test_constructor_and_repr() -> None:
     assert job.encode() == b'{"queue":"q","class":"W","args":[1],"jid":"j"}'
     assert "W" in repr(job)
     assert job == Job.decode(job.encode())
+
+
+def test_new_job_encodes_current_args() -> None:
+    job = Job.new("W", [1], jid="j", created_at=1.5)
+    assert (
+        job.encode()
+        == b'{"retry":true,"queue":"default","class":"W","args":[1],"jid":"j","created_at":1.5}'
+    )
+    job.args = [2.5]
+    assert b'"args":[2.5]' in job.encode()
+    copy = job.replace(args=[3], enqueued_at=2.0)
+    assert copy.encode().endswith(b'"args":[3],"jid":"j","created_at":1.5,"enqueued_at":2.0}')
+    job.args.append(1e20)
+    assert b'"args":[2.5,1.0e+20]' in job.encode()
+    assert b'"created_at":1500' in job.encode("sidekiq8")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"queue": ""},
+        {"retry": "yes"},
+        {"jid": 5},
+        {"created_at": float("nan")},
+        {"created_at": "x"},
+    ],
+)
+def test_new_refuses_bad_defaults(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidJob):
+        Job.new("W", [], **kwargs)
+    with pytest.raises(InvalidJob):
+        Job.new("", [])
+
+
+def test_read_args_then_append_keys() -> None:
+    raw = _fixture("7.3.10", "enqueue_basic")
+    job = Job.decode(raw)
+    assert job.args == [1, "two", 3.0]
+    out = job.replace(retry_count=0).encode()
+    assert out == raw[:-1] + b',"retry_count":0}'

@@ -87,7 +87,7 @@ class Job:
         bid: str | None
 
     _w: Wire
-    _dirty: dict[str, Any] | None  # changed field -> its value as decoded
+    _dirty: dict[str, None] | None
     _args_enc: bytes | None
     _args_out: msgspec.Raw | None
     _args: list[Any] | None
@@ -199,12 +199,12 @@ class Job:
         if name not in NAME_TO_KEY:
             raise TypeError(f"Job has no field {name!r}")
         value = check_field(name, value)
-        wire, dirty = self._w, self._dirty
+        setattr(self._w, name, value)
+        dirty = self._dirty
         if dirty is None:
-            self._dirty = {name: getattr(wire, name)}
-        elif name not in dirty:
-            dirty[name] = getattr(wire, name)
-        setattr(wire, name, value)
+            self._dirty = {name: None}
+        else:
+            dirty[name] = None
 
     def _set_args(self, value: Any) -> None:
         check_args(value)

@@ -1,20 +1,16 @@
 """Encoding of :class:`~verk_compat.codec.Job` payloads (the codec's write side).
 
 * A job built in Python (``Job.new``, ``Job(...)``) encodes straight from its struct in one msgspec
-  pass; only timestamps the profile writes differently and ``tags`` are rendered first.
-* A decoded job whose known keys changed (or whose timestamps the profile converts, or whose args
-  were replaced) is its input bytes with just those values rewritten in place and new keys
-  appended (:func:`_splice`), as long as every such key sits once, unescaped, at the top level.
-* Anything else (``extra`` changed, a key that also appears nested, ...) re-parses the input into
-  key -> token and encodes that in one pass: the compact result keeps key order and every token
-  of an unchanged key.
-
-Both decoded-job paths give the same bytes for compact payloads (everything Sidekiq writes).
+  pass (its struct holds the encoded args); only timestamps the profile writes differently and
+  ``tags`` are rendered first, and only keys with extras/custom order go through a dict.
+* A decoded job left as is encodes to its input bytes; one whose changed keys are all new gets
+  them appended to the input bytes (args read but not changed count as unchanged).
+* Anything else re-parses the input into key -> token and encodes that in one pass: the compact
+  result keeps key order and every token of an unchanged key.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +33,7 @@ _asdict = msgspec.structs.asdict
 _TOKENS_DEC = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RANK = {KEY_TO_NAME[key]: rank for rank, key in enumerate(ALL_KEYS)}
 _TS = ("created_at", "enqueued_at", "failed_at", "retried_at")
-_QUOTED = {name: f'"{key}"'.encode() for name, key in NAME_TO_KEY.items()}
 _KEY_BYTES = {name: f',"{key}":'.encode() for name, key in NAME_TO_KEY.items()}
-# A known key could be written with escapes only as \u00XX of a printable ASCII character.
-_ESCAPED = re.compile(rb"\\u00[2-7]")
-_SCALAR = re.compile(rb'"(?:[^"\\]|\\.)*"|[^,}\]\s]+')
-_COMMA, _OPEN, _COLON = 44, 123, 58
 
 
 def args_raw(job: Job) -> Any:
@@ -97,95 +88,35 @@ def encode_new(job: Job, ms: bool) -> bytes:
 
 def encode_decoded(job: Job, src: bytes, ms: bool) -> bytes:
     """Encode a decoded job: ``src`` itself when nothing changed, else ``src`` edited."""
-    wire, dirty = job._w, job._dirty or {}
+    wire, dirty = job._w, job._dirty
     stale = [
         name
         for name in _TS
-        if name not in dirty and (value := getattr(wire, name)) is not None and not fits(value, ms)
+        if (dirty is None or name not in dirty)
+        and (value := getattr(wire, name)) is not None
+        and not fits(value, ms)
     ]
-    args = None
-    if job._args is not None and (out := args_raw(job)) != _Raw(_encode(wire.args)):
-        args = out
     extra = job._extra
-    if extra is not None and extra != job._snap:
-        return _encode(_parts(job, src, stale, ms))
-    if not stale and not dirty and args is None:
-        return src
-    spliced = _splice(job, src, stale, args, ms)
-    return spliced if spliced is not None else _encode(_parts(job, src, stale, ms))
+    if (
+        not stale
+        and (job._args is None or args_raw(job) == _Raw(_encode(wire.args)))
+        and (extra is None or extra == job._snap)
+    ):
+        if dirty is None:
+            return src
+        if (
+            src[-1:] == b"}"
+            and all(new is not None for new in map(wire.__getattribute__, dirty))
+            and not any(_KEY_BYTES[name][1:] in src for name in dirty)
+        ):
+            tail = _appended(job, sorted(dirty, key=_RANK.__getitem__), ms)
+            return b"".join((src[:-1], *tail, b"}"))
+    return _encode(_parts(job, src, stale, ms))
 
 
-def _args_span(src: bytes, job: Job) -> tuple[int, int] | None:
-    """Where the (only) top-level ``args`` token of ``src`` is."""
-    pos = src.find(b'"args":')
-    token = _encode(job._w.args)
-    start = pos + 7
-    if pos < 1 or src.count(b'"args"') != 1 or not src.startswith(token, start):
-        return None
-    return start, start + len(token)
-
-
-def _find(src: bytes, quoted: bytes, span: tuple[int, int] | None) -> int:
-    """The position of the only ``quoted`` key outside ``span``: -1 if none, -2 if several."""
-    pos, found = src.find(quoted), -1
-    while pos >= 0:
-        if span is None or not span[0] <= pos < span[1]:
-            if found >= 0:
-                return -2
-            found = pos
-        pos = src.find(quoted, pos + 1)
-    return found
-
-
-def _splice(  # noqa: C901
-    job: Job, src: bytes, stale: list[str], args: Any, ms: bool
-) -> bytes | None:
-    """``src`` with the changed values rewritten in place, or ``None`` if that is not certain."""
-    if src[-1:] != b"}" or (b"\\u00" in src and _ESCAPED.search(src) is not None):
-        return None
-    wire, dirty = job._w, job._dirty or {}
-    cuts: list[tuple[int, int, bytes]] = []
-    span: tuple[int, int] | None = None
-    if args is not None:
-        if (span := _args_span(src, job)) is None:
-            return None
-        cuts.append((*span, bytes(args)))
-    added = []
-    for name, old in [*((name, getattr(wire, name)) for name in stale), *dirty.items()]:
-        quoted, new = _QUOTED[name], getattr(wire, name)
-        pos = _find(src, quoted, span)
-        if pos == -2 and span is None and (span := _args_span(src, job)) is not None:
-            pos = _find(src, quoted, span)
-        if pos == -1 and old is None:
-            if new is not None:
-                added.append(name)
-            continue
-        if pos < 1 or old is None or name == "tags" or src[pos + len(quoted)] != _COLON:
-            return None
-        start = pos + len(quoted) + 1
-        match, before = _SCALAR.match(src, start), src[pos - 1]
-        if match is None or before not in (_COMMA, _OPEN):
-            return None
-        end = match.end()
-        if new is not None:
-            cuts.append((start, end, _encode(_render(name, new, ms))))
-        elif before == _COMMA:
-            cuts.append((pos - 1, end, b""))
-        elif src[end] == _COMMA:
-            cuts.append((pos, end + 1, b""))
-        else:
-            return None
-    pieces, last = [], 0
-    for start, end, data in sorted(cuts):
-        if start < last:
-            return None
-        pieces += (src[last:start], data)
-        last = end
-    pieces.append(src[last:-1])
-    for name in sorted(added, key=_RANK.__getitem__):
-        pieces += (_KEY_BYTES[name], _encode(_render(name, getattr(wire, name), ms)))
-    pieces.append(b"}")
-    return b"".join(pieces)
+def _appended(job: Job, names: list[str], ms: bool) -> list[bytes]:
+    wire = job._w
+    return [_KEY_BYTES[name] + _encode(_render(name, getattr(wire, name), ms)) for name in names]
 
 
 def _parts(job: Job, src: bytes, stale: list[str], ms: bool) -> dict[str, Any]:
