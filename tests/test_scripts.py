@@ -26,6 +26,7 @@ PINS: dict[str, tuple[int, str]] = {
     "enqueue_due": (1, "4b99534353a046bf139f67cce20c2d8e25901246"),
     "fail": (1, "ed9214d22719d36f46a4cb06ea19a6fa8a25dbf1"),
     "fetch": (1, "109bd61b923162c2c4f8708403dd66dc0a457da9"),
+    "fetch_ack": (1, "ed6b748a473f9394e9eca683ceee7a8c9212a52a"),
     "noop_probe": (1, "6efe843a1e5f29dcae6a634425b6033b6688765a"),
     "requeue": (1, "6072255aa73434eb38306f84311de0c07613857c"),
 }

@@ -1,4 +1,5 @@
-"""Job lifecycle events (Verk's EventManager): JobStarted, JobFinished, JobFailed.
+"""Lifecycle events (Verk's EventManager): JobStarted, JobFinished, JobFailed, and the queue
+events QueuePaused and QueueRunning (a queue stopped or (re)started fetching).
 
 Handlers are plain callables or ``async def`` functions taking one event. A handler that raises
 is logged and never breaks the worker; async handlers run as tasks so a slow one does not hold
@@ -18,7 +19,15 @@ from typing import Any
 
 from .codec import Job
 
-__all__ = ["Event", "EventManager", "JobFailed", "JobFinished", "JobStarted"]
+__all__ = [
+    "Event",
+    "EventManager",
+    "JobFailed",
+    "JobFinished",
+    "JobStarted",
+    "QueuePaused",
+    "QueueRunning",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +62,23 @@ class JobFailed:
     exception: BaseException
 
 
-Event = JobStarted | JobFinished | JobFailed
+@dataclass(frozen=True, slots=True)
+class QueuePaused:
+    """A queue stopped fetching (its running jobs finish); Verk's ``QueuePaused``."""
+
+    queue: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRunning:
+    """A queue started fetching: at start, when added, when resumed; Verk's ``QueueRunning``."""
+
+    queue: str
+    at: float
+
+
+Event = JobStarted | JobFinished | JobFailed | QueuePaused | QueueRunning
 Handler = Callable[[Any], Any]
 
 

@@ -1,9 +1,22 @@
 """One manager per queue (Verk's QueueManager + WorkersManager): concurrency and fetch loop.
 
 Each queue has its own slot count and its own fetch loop, so a slow queue cannot starve another.
-The loop fetches as many jobs as there are free slots in one script, blocks on ``BLMOVE`` when
-the queue is empty, and starts one task per job. It survives Redis outages: it logs, backs off
-and tries again. In burst mode it ends once the queue is empty and nothing is in flight.
+A manager runs ``concurrency`` long-lived slot coroutines (no task per job): fetched payloads go
+on a local ready list, one idle slot is woken, and more only if a job actually waits (a slot
+runs a job that never suspends and takes the next one at once). The fetch loop sends, in one
+``lua/fetch_ack.lua`` round trip, the acknowledgements of the jobs that finished since its last
+call and a fetch of as many jobs as there are free slots; it blocks on ``BLMOVE`` when the
+queue is empty (jobs finishing meanwhile are acknowledged by the :class:`~verk_compat.fetch.Acker`).
+A job is acknowledged only after it finished, and the in-progress list never holds more than
+the concurrency plus the finished jobs of one batch. The loop survives Redis outages: it logs,
+backs off and tries again. In burst mode it ends once the queue is empty and nothing is in
+flight.
+
+Stopping does not rely on ``Task.cancel`` alone: on Python 3.11 ``asyncio.wait_for`` (which
+redis-py uses to send every command when a socket timeout is set) can swallow a cancellation
+that arrives as the send completes, and the loop would go on fetching. :meth:`Manager.stop`
+sets a flag the loop checks after every await, and :func:`cancel_and_wait` cancels again until
+the tasks are done.
 
 Keys touched: ``queue:<q>``, ``inprogress:<q>:<identity>`` (through :class:`Fetcher`).
 """
@@ -11,16 +24,39 @@ Keys touched: ``queue:<q>``, ``inprogress:<q>:<identity>`` (through :class:`Fetc
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from redis.exceptions import RedisError
 
 from .fetch import Fetcher
 from .processor import Processor
 
-__all__ = ["Manager"]
+__all__ = ["Manager", "cancel_and_wait"]
 
 log = logging.getLogger(__name__)
+
+
+async def cancel_and_wait(
+    tasks: Iterable[asyncio.Future[Any]], timeout: float = 5.0, again_after: float = 0.5
+) -> bool:
+    """Cancel ``tasks`` and wait until they are done, cancelling again every ``again_after``
+    seconds (a task may swallow a cancellation, see the module docstring; the pause leaves a
+    cancelled task time to clean up, e.g. give its Redis connection back). True if all ended
+    within ``timeout``."""
+    pending = {t for t in tasks if not t.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending:
+        left = deadline - loop.time()
+        if left <= 0:
+            return False
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(again_after, left))
+    return True
 
 
 class Manager:
@@ -44,15 +80,25 @@ class Manager:
         self.processor = processor
         self.burst = burst
         self.block_timeout = block_timeout
-        self.tasks: set[asyncio.Task[None]] = set()
-        self._slot = asyncio.Event()
+        #: Fetched payloads no slot has started yet.
+        self._ready: collections.deque[bytes] = collections.deque()
+        #: Payloads of jobs that succeeded, not yet acknowledged.
+        self._done: list[bytes] = []
+        #: Jobs fetched and not finished (ready or running).
+        self._inflight = 0
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._slots: list[asyncio.Task[None]] = []
+        self._changed = asyncio.Event()
         self._running = asyncio.Event()
         self._running.set()
+        self._stopping = False
+        self._blocking = False
+        self._rebalance_pending = False
 
     @property
     def busy(self) -> int:
         """Jobs in flight."""
-        return len(self.tasks)
+        return self._inflight
 
     @property
     def paused(self) -> bool:
@@ -65,66 +111,170 @@ class Manager:
     def resume(self) -> None:
         self._running.set()
 
+    def stop(self) -> None:
+        """Make the fetch loop end at its next step (the caller also cancels it)."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """The fetch loop; returns only in burst mode (queue drained), else runs until cancelled."""
+        """The fetch loop; returns in burst mode (queue drained) or after :meth:`stop`."""
+        self._start_slots()
         delay = 0.1
-        while True:
-            await self._running.wait()
-            free = self.concurrency - len(self.tasks)
-            if free <= 0:
-                await self._wait_slot()
+        while not self._stopping:
+            if not self._running.is_set():
+                self._hand_off_acks()
+                await self._running.wait()
                 continue
+            free = self.concurrency - self._inflight
+            if free <= 0:
+                await self._wait_change()
+                continue
+            acks, self._done = self._done, []
             try:
-                raws = await self._fetch(free)
+                raws = await self.fetcher.fetch_ack(free, acks)
+                acks = []
+                if not raws:
+                    if self.burst:
+                        if not self._inflight:
+                            self._hand_off_acks()
+                            return
+                        # Jobs still running; check again when one finishes.
+                        await self._wait_change()
+                        continue
+                    raws = await self._wait_one()
             except (RedisError, OSError) as exc:
+                self._done[:0] = acks
                 log.warning(
                     "queue %s: fetch failed (%s); retrying in %.1fs", self.queue, exc, delay
                 )
+                self._hand_off_acks()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
-            if raws is None:
-                return
-            for raw in raws:
-                self._start(raw)
+            if not raws or self._stopping:
+                # Stopping: fetched jobs stay in progress; shutdown pushes them back.
+                continue
+            if self.paused and await self._give_back(raws):
+                continue
+            self._dispatch(raws)
 
-    async def _fetch(self, free: int) -> list[bytes] | None:
-        """Jobs to start now; None when a burst run is finished."""
-        raws = await self.fetcher.fetch(free)
-        if raws:
-            return raws
-        if self.burst:
-            if not self.tasks:
-                return None
-            # Jobs still running may fail back into the queue's retry path; check again later.
-            await self._wait_slot()
-            return []
-        raw = await self.fetcher.wait_one(self.block_timeout)
+    async def _wait_one(self) -> list[bytes]:
+        """Block on the empty queue; jobs finishing meanwhile are acked by the Acker."""
+        self._hand_off_acks()
+        self._blocking = True
+        try:
+            raw = await self.fetcher.wait_one(self.block_timeout)
+        finally:
+            self._blocking = False
         return [raw] if raw is not None else []
 
-    async def _wait_slot(self) -> None:
-        self._slot.clear()
-        await self._slot.wait()
+    async def _give_back(self, raws: list[bytes]) -> bool:
+        """Paused while fetching (e.g. during a blocking wait): push the jobs back to the pop
+        end of the queue in order, as Sidekiq requeues a job fetched after quiet. False (the
+        caller runs them instead) if Redis fails."""
+        pipe: Any
+        try:
+            async with self.fetcher.redis.pipeline(transaction=True) as pipe:
+                for raw in reversed(raws):
+                    pipe.lrem(self.fetcher.inprogress_key, -1, raw)
+                    pipe.rpush(self.fetcher.queue_key, raw)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("queue %s: could not give back %d jobs (%s)", self.queue, len(raws), exc)
+            return False
+        return True
 
-    def _start(self, raw: bytes) -> None:
-        coro = self.processor.process(self.queue, self.fetcher.inprogress_key, raw)
-        task = asyncio.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self._finished)
+    def _hand_off_acks(self) -> None:
+        """Pending acknowledgements go to the Acker (this loop will not fetch soon)."""
+        if self._done:
+            acks, self._done = self._done, []
+            self.processor.acker.add(self.fetcher.inprogress_key, acks)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        self._slot.set()
-        if not task.cancelled() and task.exception() is not None:
-            # The processor handles job errors itself; this is a bug or a lost Redis mid-ack.
-            log.error("queue %s: job task crashed", self.queue, exc_info=task.exception())
+    async def _wait_change(self) -> None:
+        """Wait until a job finishes."""
+        self._changed.clear()
+        await self._changed.wait()
+
+    # -- slots --------------------------------------------------------------------------------
+
+    def _start_slots(self) -> None:
+        self._slots = [t for t in self._slots if not t.done()]
+        while len(self._slots) < self.concurrency:
+            self._slots.append(asyncio.create_task(self._slot()))
+
+    def _dispatch(self, raws: list[bytes]) -> None:
+        self._inflight += len(raws)
+        self._ready.extend(raws)
+        self._wake(1)
+        if not self._rebalance_pending:
+            self._rebalance_pending = True
+            asyncio.get_running_loop().call_soon(self._rebalance)
+
+    def _rebalance(self) -> None:
+        # Runs after the woken slot's first step: jobs left means one of them is waiting.
+        self._rebalance_pending = False
+        if self._ready:
+            self._wake(len(self._ready))
+
+    def _wake(self, n: int) -> None:
+        idle = self._idle
+        while n > 0 and idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                n -= 1
+
+    async def _slot(self) -> None:
+        ready = self._ready
+        process = self.processor.process
+        queue = self.queue
+        key = self.fetcher.inprogress_key
+        loop = asyncio.get_running_loop()
+        while True:
+            if not ready:
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
+            raw = ready.popleft()
+            ok = False
+            try:
+                ok = await process(queue, key, raw)
+            except asyncio.CancelledError:
+                # Neither acked nor failed: the job stays in progress and goes back to its queue.
+                self._inflight -= 1
+                self._changed.set()
+                raise
+            except Exception:
+                # The processor handles job errors itself; this is a bug. The job stays in
+                # progress (requeued at shutdown or by orphan recovery).
+                log.exception("queue %s: job crashed the worker", queue)
+            self._inflight -= 1
+            if ok:
+                self._done.append(raw)
+                if self._blocking or self._stopping or not self._running.is_set():
+                    self._hand_off_acks()
+            self._changed.set()
 
     async def drain(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for jobs in flight, then cancel the rest."""
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=timeout)
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=1.0)
+        """Wait up to ``timeout`` seconds for jobs in flight, then cancel the rest; hand the
+        acknowledgements of finished jobs to the Acker and wait (within the timeout) for them
+        to reach Redis, so that requeueing what is left never brings back a finished job."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._inflight > 0 and loop.time() < deadline:
+            self._changed.clear()
+            waiter = asyncio.ensure_future(self._changed.wait())
+            await asyncio.wait({waiter}, timeout=deadline - loop.time())
+            waiter.cancel()
+        if not await cancel_and_wait(self._slots, timeout=2.0):
+            log.error("queue %s: a job ignores cancellation", self.queue)
+        self._slots = []
+        self._ready.clear()
+        self._inflight = 0
+        acks, self._done = self._done, []
+        # Also a barrier for acks handed to the Acker earlier (sent in order).
+        flushed = asyncio.ensure_future(
+            self.processor.acker.ack_many(self.fetcher.inprogress_key, acks)
+        )
+        await asyncio.wait({flushed}, timeout=max(deadline - loop.time(), 1.0))

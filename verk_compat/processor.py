@@ -1,11 +1,18 @@
-"""Run one fetched job: decode, resolve, middleware, call, then acknowledge or fail.
+"""Run one fetched job: decode, resolve, middleware, call, then report success or fail it.
 
-A payload that cannot be decoded is moved untouched to ``dead`` and removed from the in-progress
-list in one script, never lost. A job that raises gets Sidekiq's retry decision
+:meth:`Processor.process` returns True when the job succeeded: its manager then acknowledges it
+(with its next fetch, ``lua/fetch_ack.lua``, or through the :class:`~verk_compat.fetch.Acker`),
+so a job leaves its in-progress list only after it finished. A payload that cannot be decoded
+is moved untouched to ``dead`` and removed from the in-progress list in one script, never
+lost. A job that raises gets Sidekiq's retry decision
 (:mod:`verk_compat.retry`) applied by ``lua/fail.lua``: LREM from in-progress and ZADD ``retry``
 or ``dead`` (trimmed) atomically. ``async def`` jobs run on the event loop, plain functions in a
 bounded thread pool (:mod:`verk_compat.threads`). Cancellation (shutdown) neither acks nor
 fails: the job stays in progress and shutdown pushes it back to its queue.
+
+The two log lines per job (``start`` and ``done``, with jid, class, queue and ms) are built
+without the usual per-record overhead (:class:`_JobLog`), but go through the logger's normal
+level check, filters and handlers.
 
 Keys touched: ``inprogress:<q>:<identity>``, ``retry``, ``dead`` (and, via the acker, the stat
 keys).
@@ -15,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import threading
 import time
 from typing import Any
 
@@ -68,48 +77,82 @@ class Processor:
         self.rng = rng or random.Random()
         self.running: Running = {}
         self._next_tid = 0
+        self._resolved: dict[str, Resolved] = {}
+        self._log = _JobLog(log)
 
-    async def process(self, queue: str, inprogress_key: str, raw: bytes) -> None:
-        """Run ``raw`` (already in ``inprogress_key``) to its end: ack, retry, dead or drop."""
+    async def process(self, queue: str, inprogress_key: str, raw: bytes) -> bool:
+        """Run ``raw`` (already in ``inprogress_key``) to its end.
+
+        Returns True if the job succeeded (the caller must acknowledge it), False if it was
+        already moved to retry/dead or dropped by ``lua/fail.lua``.
+        """
         try:
             job = Job.decode(raw)
         except InvalidJob as exc:
             await self._bury(inprogress_key, raw, exc)
-            return
+            return False
         self._next_tid += 1
         tid = self._next_tid
         started = time.time()
         self.running[tid] = (queue, raw, int(started))
         try:
-            await self._run(job, queue, raw, started, inprogress_key)
+            return await self._run(job, queue, raw, started, inprogress_key)
         finally:
             del self.running[tid]
 
     async def _run(
         self, job: Job, queue: str, raw: bytes, started: float, inprogress_key: str
-    ) -> None:
-        logging_on = log.isEnabledFor(logging.INFO)
+    ) -> bool:
+        jlog = self._log
+        logging_on = jlog.enabled()
         if logging_on:
-            log.info("start jid=%s class=%s queue=%s", job.jid, job.class_name, queue)
+            jlog.info(started, "start jid=%s class=%s queue=%s", (job.jid, job.class_name, queue))
         events = self.app.events
         if events:
             events.emit(JobStarted(job, queue, started))
+        clock = time.perf_counter()
         resolved: Resolved | None = None
         try:
-            resolved = self.app.resolve(job.class_name, _function(job))
-            await self._invoke(resolved, job, queue, raw)
+            resolved = self._resolve(job, raw)
+            if self.app.middleware:
+                await self._invoke(resolved, job, queue, raw)
+            elif resolved.is_async:
+                await resolved.call(*job.args)
+            else:
+                await self.pool.run(resolved.call, *job.args)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
-            return
-        await self.acker.ack(inprogress_key, raw)
+            return False
         self.stats.processed += 1
-        if logging_on:
-            ms = (time.time() - started) * 1000
-            log.info("done jid=%s class=%s queue=%s ms=%.1f", job.jid, job.class_name, queue, ms)
-        if events:
-            events.emit(JobFinished(job, queue, started, time.time()))
+        if logging_on or events:
+            ms = (time.perf_counter() - clock) * 1000
+            finished = started + ms / 1000
+            if logging_on:
+                jlog.info(
+                    finished,
+                    "done jid=%s class=%s queue=%s ms=%.1f",
+                    (job.jid, job.class_name, queue, ms),
+                )
+            if events:
+                events.emit(JobFinished(job, queue, started, finished))
+        return True
+
+    def _resolve(self, job: Job, raw: bytes) -> Resolved:
+        """The registered callable; plain functions are looked up once per class name."""
+        if b'"function"' in raw:
+            function = _function(job)
+            if function is not None:
+                return self.app.resolve(job.class_name, function)
+        name = job.class_name
+        resolved = self._resolved.get(name)
+        if resolved is None:
+            resolved = self.app.resolve(name)
+            if not resolved.spec.is_class:
+                # A class is instantiated per job (as Sidekiq does); a function is reused.
+                self._resolved[name] = resolved
+        return resolved
 
     async def _invoke(self, resolved: Resolved, job: Job, queue: str, raw: bytes) -> None:
         if not self.app.middleware:
@@ -205,3 +248,54 @@ def _function(job: Job) -> str | None:
         return None
     value = msgspec.json.decode(raw)
     return value if isinstance(value, str) else None
+
+
+class _JobLog:
+    """The per-job log lines without the stdlib's per-record cost.
+
+    ``Logger.info`` builds each record with ``LogRecord.__init__`` (time conversions, path
+    splitting, thread and process lookups) and, unless disabled, a stack walk for the caller.
+    Here a record is a copy of a template made once (same attributes as a real record), with the
+    message, arguments and times filled in, then handed to ``Logger.handle``: the level check,
+    filters, propagation and handlers are the normal ones. A custom log record factory is
+    respected by falling back to ``Logger.info``.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._template: dict[str, Any] | None = None
+        self._thread = 0
+
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def info(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
+        """Log ``msg % args`` at INFO as of ``created`` (epoch seconds); call from one thread."""
+        if logging.getLogRecordFactory() is not logging.LogRecord:
+            self.logger.info(msg, *args)
+            return
+        template = self._template
+        if template is None or self._thread != threading.get_ident():
+            template = self._template = self._make_template()
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        record.__dict__.update(template)
+        record.msg = msg
+        record.args = args
+        record.created = created
+        record.msecs = int((created - int(created)) * 1000) + 0.0
+        record.relativeCreated = (created - _START) * 1000
+        self.logger.handle(record)
+
+    def _make_template(self) -> dict[str, Any]:
+        self._thread = threading.get_ident()
+        record = self.logger.makeRecord(
+            self.logger.name, logging.INFO, __file__, 0, "", (), None, "_run"
+        )
+        template = dict(record.__dict__)
+        if template.get("process") is not None:
+            template["process"] = os.getpid()
+        return template
+
+
+#: logging's start time, for ``relativeCreated``.
+_START: float = getattr(logging, "_startTime", time.time())

@@ -5,6 +5,13 @@ then one :class:`Manager` per queue. Shutdown, as Sidekiq does it: stop fetching
 ``shutdown_timeout`` for jobs in flight, flush the acks, push every job still in progress back to
 the pop end of its queue, leave ``processes``. TSTP (or Web's Quiet) stops fetching only.
 A second SIGINT exits at once; the in-progress lists keep the jobs for orphan recovery.
+TTIN logs the running jobs and every task and thread stack (:mod:`verk_compat.signals`).
+
+Queues can be added, removed, paused and resumed while the worker runs (Verk's dynamic queues):
+:meth:`Worker.add_queue`, :meth:`Worker.remove_queue`, :meth:`Worker.pause_queue`,
+:meth:`Worker.resume_queue`. Pausing stops fetching (running jobs finish; a job fetched in the
+same instant goes back to its queue) and emits ``QueuePaused``; resuming emits ``QueueRunning``.
+The heartbeat's ``info`` follows every change.
 
 Keys touched: everything the parts touch (``queue:<q>``, ``inprogress:<q>:<identity>``,
 ``retry``, ``schedule``, ``dead``, ``queues``, ``processes``, ``<identity>``,
@@ -19,18 +26,21 @@ import logging
 import os
 import random
 import signal
+import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from . import signals as _signals
 from .app import App
 from .codec import Profile
+from .events import Event, QueuePaused, QueueRunning
 from .fetch import Acker, Fetcher
 from .heartbeat import Heartbeat, make_identity
 from .keys import Keys
-from .manager import Manager
+from .manager import Manager, cancel_and_wait
 from .orphans import recover_orphans
 from .processor import Processor
 from .scheduler import Scheduler
@@ -82,8 +92,19 @@ class Worker:
             app, self.redis, self.keys, self.acker, self.stats, self.pool, profile=profile
         )
         self.heartbeat = Heartbeat(
-            self.redis, self.keys, self.identity, self.queues, ttl=heartbeat_ttl, tag=tag
+            self.redis,
+            self.keys,
+            self.identity,
+            self.queues,
+            ttl=heartbeat_ttl,
+            tag=tag,
+            profile=profile,
         )
+        self.block_timeout = block_timeout
+        #: Queues paused with :meth:`pause_queue` (quiet is separate: it pauses every queue).
+        self.paused: set[str] = set()
+        self._fetch_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._started = False
         self.scheduler = Scheduler(self.redis, self.keys, interval=poll_interval, profile=profile)
         self.managers = {
             q: Manager(
@@ -115,16 +136,20 @@ class Worker:
 
     async def run(self) -> None:
         """Run until :meth:`stop` (or, in burst mode, until every queue is drained)."""
-        await self._beat()
+        await self._first_beat()
         await self._recover()
+        self._acker_task = self._spawn(self.acker.run())
         background = [
-            self._spawn(self.acker.run()),
+            self._acker_task,
             self._spawn(self._heartbeat_loop()),
             self._spawn(self._orphan_loop()),
         ]
         if not self.burst:
             background.append(self._spawn(self.scheduler.run()))
-        fetchers = [self._spawn(m.run()) for m in self.managers.values()]
+        for name in list(self.managers):
+            self._start_fetcher(name)
+        fetchers = list(self._fetch_tasks.values())
+        self._started = True
         stopper = self._spawn(self._stop.wait())
         try:
             if self.burst:
@@ -133,7 +158,8 @@ class Worker:
             else:
                 await stopper
         finally:
-            await self._shutdown(fetchers, background)
+            self._started = False
+            await self._shutdown(list(self._fetch_tasks.values()), background)
             stopper.cancel()
 
     def install_signal_handlers(self) -> None:
@@ -142,6 +168,97 @@ class Worker:
         loop.add_signal_handler(signal.SIGTERM, self.stop)
         loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
         loop.add_signal_handler(signal.SIGTSTP, self.set_quiet)
+        loop.add_signal_handler(signal.SIGTTIN, self.dump_state)
+
+    def dump_state(self) -> None:
+        """TTIN: log every running job and every asyncio task and thread stack."""
+        _signals.log_dump(self.identity, self.processor.running)
+
+    # Dynamic queues (Verk's add_queue / remove_queue / pause_queue / resume_queue).
+
+    def add_queue(self, name: str, concurrency: int = 25) -> None:
+        """Serve queue ``name`` with ``concurrency`` slots from now on (at once if running)."""
+        if name in self.managers:
+            raise ValueError(f"queue {name!r} is already served by {self.identity}")
+        manager = Manager(
+            name,
+            concurrency,
+            Fetcher(self.redis, self.keys, name, self.identity),
+            self.processor,
+            burst=self.burst,
+            block_timeout=self.block_timeout,
+        )
+        self.managers[name] = manager
+        self.queues[name] = concurrency
+        grow = getattr(self.pool, "grow", None)
+        if grow is not None:
+            grow(concurrency)
+        if self.quiet:
+            manager.pause()
+        self._queues_changed()
+        log.info("queue %s added (concurrency %d)", name, concurrency)
+        if self._started:
+            self._start_fetcher(name)
+
+    async def remove_queue(self, name: str, timeout: float | None = None) -> None:
+        """Stop serving ``name``: fetch nothing more, wait up to ``timeout`` (default: the
+        shutdown timeout) for its running jobs, push what is left back to the queue."""
+        manager = self._manager(name)
+        manager.pause()
+        self.queues.pop(name, None)
+        self.paused.discard(name)
+        self._queues_changed()
+        task = self._fetch_tasks.pop(name, None)
+        manager.stop()
+        if task is not None:
+            await cancel_and_wait([task])
+        await manager.drain(self.shutdown_timeout if timeout is None else timeout)
+        # If this raises, the manager stays listed so that shutdown still requeues its jobs.
+        moved = await manager.fetcher.requeue_all()
+        del self.managers[name]
+        log.info("queue %s removed (%d unfinished jobs pushed back)", name, moved)
+
+    def pause_queue(self, name: str) -> None:
+        """Stop fetching from ``name``; its running jobs finish. Emits ``QueuePaused``."""
+        manager = self._manager(name)
+        if name in self.paused:
+            return
+        self.paused.add(name)
+        manager.pause()
+        self._queues_changed()
+        log.info("queue %s paused", name)
+        self._emit(QueuePaused(name, time.time()))
+
+    def resume_queue(self, name: str) -> None:
+        """Fetch from ``name`` again (unless the whole process is quiet). Emits ``QueueRunning``."""
+        manager = self._manager(name)
+        if name not in self.paused:
+            return
+        self.paused.discard(name)
+        if not self.quiet:
+            manager.resume()
+        self._queues_changed()
+        log.info("queue %s resumed", name)
+        self._emit(QueueRunning(name, time.time()))
+
+    def _manager(self, name: str) -> Manager:
+        manager = self.managers.get(name)
+        if manager is None or name not in self.queues:
+            raise KeyError(f"queue {name!r} is not served by {self.identity}")
+        return manager
+
+    def _queues_changed(self) -> None:
+        self.heartbeat.set_queues(self.queues, self.paused)
+
+    def _start_fetcher(self, name: str) -> None:
+        self._fetch_tasks[name] = self._spawn(self.managers[name].run())
+        # QueueRunning for a queue added or resumed at run time (not for the startup queues).
+        if self._started and name not in self.paused and not self.quiet:
+            self._emit(QueueRunning(name, time.time()))
+
+    def _emit(self, event: Event) -> None:
+        if self.app.events:
+            self.app.events.emit(event)
 
     def _on_interrupt(self) -> None:
         self._interrupts += 1
@@ -157,21 +274,26 @@ class Worker:
     async def _shutdown(self, fetchers: list[asyncio.Task[Any]], background: list[Any]) -> None:
         log.info("shutting down %s: %d jobs in flight", self.identity, self.busy)
         self.quiet = True
-        for task in fetchers:
-            task.cancel()
-        await asyncio.gather(*fetchers, return_exceptions=True)
+        for manager in self.managers.values():
+            manager.stop()
+        # Not a bare cancel + gather: a cancellation can be swallowed (see manager.py).
+        await cancel_and_wait(fetchers)
         await asyncio.gather(*(m.drain(self.shutdown_timeout) for m in self.managers.values()))
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        # The acker ends after its current flush rather than being cancelled in the middle.
+        self.acker.stop()
+        await asyncio.wait({self._acker_task}, timeout=5.0)
+        await cancel_and_wait(background)
         await self._final_flush()
         self.pool.shutdown()
 
     async def _final_flush(self) -> None:
         """Acks and stats, then requeue what is left in progress, then leave ``processes``."""
         try:
-            await self.acker.flush()
-            await self.acker.flush()
+            while True:
+                if not await self.acker.flush():
+                    raise ConnectionError("acknowledgements could not be sent")
+                if not self.acker.pending:
+                    break
             for manager in self.managers.values():
                 moved = await manager.fetcher.requeue_all()
                 if moved:
@@ -183,10 +305,8 @@ class Worker:
 
     async def _beat(self) -> None:
         signal_name = await self.heartbeat.beat(self.busy, self.quiet, self.processor.running)
-        if signal_name == "TSTP":
-            self.set_quiet()
-        elif signal_name == "TERM":
-            self.stop()
+        if signal_name is not None:
+            _signals.dispatch(signal_name, self)
 
     async def _recover(self) -> None:
         try:
@@ -194,13 +314,34 @@ class Worker:
         except (RedisError, OSError) as exc:
             log.warning("orphan recovery failed (%s)", exc)
 
+    async def _first_beat(self) -> None:
+        """Beat before owning any job; while Redis is unreachable, say so and keep trying."""
+        delay = 0.1
+        while True:
+            try:
+                await self._beat()
+                return
+            except (RedisError, OSError) as exc:
+                if self._stop.is_set():
+                    return
+                log.warning("Redis unreachable at start (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def _heartbeat_loop(self) -> None:
+        failed_since: float | None = None
         while True:
             await asyncio.sleep(self.beat_interval)
             try:
                 await self._beat()
             except (RedisError, OSError) as exc:
                 log.warning("heartbeat failed (%s); retrying", exc)
+                failed_since = failed_since or time.monotonic()
+                continue
+            if failed_since is not None:
+                down = time.monotonic() - failed_since
+                log.warning("Redis reachable again: heartbeat back after %.1fs", down)
+                failed_since = None
 
     async def _orphan_loop(self) -> None:
         rng = random.Random()

@@ -80,6 +80,28 @@ class _BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.flush()
 
 
+class _FastFormatter(logging.Formatter):
+    """``%(asctime)s pid=<pid> %(levelname)s: %(message)s`` with the date part built once a
+    second instead of per record (``time.strftime`` is most of a record's formatting cost)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"%(asctime)s pid={os.getpid()} %(levelname)s: %(message)s")
+        self._tail = f" pid={os.getpid()} "
+        self._second = -1
+        self._stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        created = record.created
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime(self.default_time_format, self.converter(created))
+        message = record.msg % record.args if record.args else str(record.msg)
+        return f"{self._stamp},{int(record.msecs):03d}{self._tail}{record.levelname}: {message}"
+
+
 def _configure_logging(level: str) -> None:
     """One short line per job start/finish, formatted as cheaply as logging allows."""
     # Skip the per-record work we do not print: caller lookup, thread and process names.
@@ -88,9 +110,7 @@ def _configure_logging(level: str) -> None:
     logging.logMultiprocessing = False
     logging.logProcesses = False
     handler = _BufferedHandler()
-    handler.setFormatter(
-        logging.Formatter(f"%(asctime)s pid={os.getpid()} %(levelname)s: %(message)s")
-    )
+    handler.setFormatter(_FastFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
@@ -134,7 +154,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN):
         signal.signal(signum, forward)
     status = 0
     for child in children:
@@ -156,6 +176,13 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
 @click.option("--poll-interval", type=float, default=None, help="Scheduler poll interval (s).")
 @click.option("--heartbeat-ttl", type=int, default=60, show_default=True)
 @click.option("--beat-interval", type=float, default=5.0, show_default=True)
+@click.option(
+    "--orphan-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Mean seconds between checks for dead processes' in-progress jobs.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def worker(
     app_spec: str,
@@ -168,6 +195,7 @@ def worker(
     poll_interval: float | None,
     heartbeat_ttl: int,
     beat_interval: float,
+    orphan_interval: float,
     log_level: str,
 ) -> None:
     """Run the jobs of MODULE:APP from the given queues (default: default=25)."""
@@ -181,6 +209,7 @@ def worker(
         "poll_interval": poll_interval,
         "heartbeat_ttl": heartbeat_ttl,
         "beat_interval": beat_interval,
+        "orphan_interval": orphan_interval,
         "log_level": log_level,
     }
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
