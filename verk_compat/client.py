@@ -1,8 +1,22 @@
 """The synchronous Sidekiq client: :class:`Client` on ``redis.Redis``, plus connection helpers.
 
 The payloads, batches and commands come from :class:`verk_compat.clientplan.Planner` (shared
-with :class:`verk_compat.aclient.AsyncClient`); this module runs them on a redis-py pipeline
-without MULTI, one round trip per push, as Sidekiq's ``atomic_push`` does (wire doc §3.1).
+with :class:`verk_compat.aclient.AsyncClient`); this module sends them without MULTI, one round
+trip per push, as Sidekiq's ``atomic_push`` does (wire doc §3.1).
+
+Fast path: each Client holds one redis-py connection of its own (made from the pool's
+connection class and kwargs, so AUTH/ACL, TLS, db and client name go through redis-py's own
+``connect()``), guarded by a lock. A single enqueue packs ``SADD queues <q>`` + ``LPUSH
+queue:<q> <payload>`` from cached per-queue RESP bytes plus the payload, writes them once and
+reads both replies. A thread that finds the lock taken uses the pool instead (same commands).
+
+Retry rule (both paths): a connection error is retried, on a fresh connection, only while
+nothing can have been written: connecting, or an idle connection found closed or holding
+unread data before the write. Once the write has begun, a connection error or timeout is never
+retried (the server may have run the push, and a retry could push the job twice): the
+connection is dropped and :class:`~verk_compat.errors.RedisUnavailable` is raised, saying the
+push may or may not have happened. Error replies (WRONGTYPE, NOPERM, ...) are read in step and
+raised as ``redis.ResponseError`` naming the server and the command; the client stays usable.
 
 Redis keys written (``ns:`` prefixed under a namespace):
 
@@ -15,6 +29,7 @@ Redis keys written (``ns:`` prefixed under a namespace):
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -30,6 +45,12 @@ from .errors import RedisUnavailable
 __all__ = ["Client", "default_url", "pipeline", "unavailable", "where"]
 
 DEFAULT_URL = "redis://localhost:6379/0"
+_NETWORK = (redis.ConnectionError, redis.TimeoutError, OSError)
+_HEADS = 512  # cached per-queue RESP prefixes
+_AFTER_WRITE = (
+    "after the commands were sent, so they may or may not have run; not retried, "
+    "so that no job is ever pushed twice"
+)
 
 
 def default_url() -> str:
@@ -51,8 +72,17 @@ def unavailable(place: str) -> Iterator[None]:
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        kind = "timed out" if isinstance(exc, redis.TimeoutError) else "is unreachable"
-        raise RedisUnavailable(f"Redis at {place} {kind}: {exc}") from exc
+        raise _unavailable(place, exc) from exc
+
+
+def _unavailable(place: str, exc: Exception) -> RedisUnavailable:
+    if isinstance(exc, redis.AuthenticationError):
+        kind = "refused the credentials (or needs some)"
+    elif isinstance(exc, redis.TimeoutError):
+        kind = "timed out"
+    else:
+        kind = "is unreachable"
+    return RedisUnavailable(f"Redis at {place} {kind}: {exc}")
 
 
 class Client:
@@ -67,6 +97,10 @@ class Client:
         target: ``sidekiq`` (LPUSH ``queue:<q>``) or ``resque`` (RPUSH ``resque:queue:<q>``).
         batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
         middleware: Callables that get each Job before it is pushed and return the Job to push.
+
+    The client holds one connection of its own besides the pool (see the module docs); it is
+    made on first use, outside the pool's ``max_connections``, and closed by :meth:`close`.
+    Safe to share between threads.
     """
 
     def __init__(
@@ -90,6 +124,10 @@ class Client:
         self._owned = redis is None
         self.redis = redis if redis is not None else _from_url(redis_url or default_url())
         self._where = where(self.redis)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._line: Any = None  # the held redis-py connection, made on first use
+        self._heads: dict[tuple[str, str, str | None, str], bytes] = {}
 
     def enqueue(
         self,
@@ -147,11 +185,69 @@ class Client:
         return self.schedule(class_name, args, at=now() + float(seconds), **options)
 
     def _run(self, writes: Sequence[Write]) -> None:
-        with unavailable(self._where):
-            pipeline(self.redis, [c for write in writes for c in write.commands()])
+        if self._pid != os.getpid():
+            self._forked()
+        try:
+            if self._lock.acquire(blocking=False):
+                try:
+                    replies = self._on_line(writes)
+                finally:
+                    self._lock.release()
+            else:  # another thread holds the line: use the pool
+                replies = pipeline(self.redis, _commands(writes), False)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise _unavailable(self._where, exc) from exc
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError):
+                _reply_error(self._where, writes, replies)
+
+    def _on_line(self, writes: Sequence[Write]) -> list[Any]:
+        """One exchange on the held connection (the caller holds the lock)."""
+        line = self._line
+        if line is None:
+            pool = self.redis.connection_pool
+            line = self._line = pool.connection_class(**pool.connection_kwargs)
+        _ready(line)
+        count = 2 if len(writes) == 1 and writes[0].queues_key is not None else None
+        if count is None:
+            count = sum(1 if write.queues_key is None else 2 for write in writes)
+        return _exchange(line, self._pack(line, writes), count)
+
+    def _pack(self, line: Any, writes: Sequence[Write]) -> list[bytes]:
+        """RESP bytes of the writes: cached head + payload for a single push, else redis-py's."""
+        if len(writes) == 1:
+            write = writes[0]
+            if write.queues_key is not None and len(write.args) == 1:
+                payload = write.args[0]
+                if type(payload) is bytes:
+                    key = (write.command, write.key, write.queues_key, write.queue)
+                    head = self._heads.get(key) or self._head(line, write, key)
+                    return [b"".join((head, b"$%d\r\n" % len(payload), payload, b"\r\n"))]
+        return list(line.pack_commands(_commands(writes)))
+
+    def _head(self, line: Any, write: Write, key: tuple[str, str, str | None, str]) -> bytes:
+        """``SADD queues <q>`` and the push up to its payload, packed by redis-py once."""
+        sadd = b"".join(line.pack_command("SADD", write.queues_key, write.queue))
+        push = b"".join(line.pack_command(write.command, write.key, b""))
+        if not push.endswith(b"$0\r\n\r\n"):  # pragma: no cover - RESP is RESP
+            raise AssertionError("unexpected RESP packing of an empty argument")
+        if len(self._heads) >= _HEADS:
+            self._heads.clear()
+        head = self._heads[key] = sadd + push[: -len(b"$0\r\n\r\n")]
+        return head
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's connection and lock (never use them)."""
+        self._lock = threading.Lock()
+        self._line = None
+        self._pid = os.getpid()
 
     def close(self) -> None:
-        """Close the connection pool, unless the client was handed in."""
+        """Close the held connection, and the pool unless the client was handed in."""
+        with self._lock:
+            line, self._line = self._line, None
+            if line is not None and self._pid == os.getpid():
+                line.disconnect()
         if self._owned:
             self.redis.close()
 
@@ -167,38 +263,91 @@ class Client:
         self.close()
 
 
-def pipeline(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+def pipeline(
+    client: redis.Redis, commands: Sequence[tuple[Any, ...]], raise_on_error: bool = True
+) -> list[Any]:
     """Send ``commands`` in one write, then read every reply: one round trip, no MULTI.
 
     This is what ``client.pipeline(transaction=False).execute()`` does, without its per-call
-    bookkeeping (a third of a single enqueue's time): the same connection pool, packing, retry
-    policy (reconnect on connection errors) and error rule (first error reply raised after all
-    replies are read, so the connection stays in step).
+    bookkeeping: the pool's connection (which the pool checks before handing it out), one
+    packed write, every reply read so the connection stays in step. Error replies come back
+    as exceptions in the list; the first is raised when ``raise_on_error``. Connection errors
+    after the write began are not retried (see the module docs).
     """
     pool = client.connection_pool
     conn: Any = pool.get_connection()
     try:
-        result: list[Any] = conn.retry.call_with_retry(
-            lambda: _exchange(conn, commands), lambda _error: conn.disconnect()
-        )
-        return result
+        replies = _exchange(conn, conn.pack_commands(commands), len(commands))
     finally:
         pool.release(conn)
-
-
-def _exchange(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    conn.send_packed_command(conn.pack_commands(commands))
-    replies: list[Any] = []
-    error: redis.ResponseError | None = None
-    for _ in commands:
-        try:
-            replies.append(conn.read_response())
-        except redis.ResponseError as exc:
-            error = error or exc
-            replies.append(exc)
-    if error is not None:
-        raise error
+    for reply in replies:
+        if raise_on_error and isinstance(reply, redis.ResponseError):
+            raise reply
     return replies
+
+
+def _commands(writes: Sequence[Write]) -> list[tuple[str | bytes, ...]]:
+    return [c for write in writes for c in write.commands()]
+
+
+def _ready(conn: Any) -> None:
+    """Connect ``conn``, or check an idle one; nothing is written, so this may reconnect once.
+
+    An idle connection that reads as ready (closed by the server, or holding bytes nobody asked
+    for) cannot be trusted: it is dropped and a fresh one made (redis-py's ``connect()`` applies
+    its own retry policy to connecting).
+    """
+    if conn.is_connected:
+        try:
+            if not conn.can_read():
+                return
+        except _NETWORK:
+            pass
+        conn.disconnect()
+    conn.connect()
+
+
+def _exchange(conn: Any, packed: Sequence[bytes], count: int) -> list[Any]:
+    """Write ``packed`` once and read ``count`` replies (error replies returned, not raised).
+
+    Never retried: any connection error or timeout from here on drops the connection and is
+    raised with a note that the commands may have run. A NOAUTH reply raises as redis-py's
+    ``AuthenticationError`` (nothing ran: the server refused every command).
+    """
+    try:
+        conn.send_packed_command(packed, check_health=False)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+        return replies
+    except redis.AuthenticationError:
+        conn.disconnect()
+        raise
+    except _NETWORK as exc:
+        conn.disconnect()
+        kind = redis.TimeoutError if isinstance(exc, redis.TimeoutError) else redis.ConnectionError
+        raise kind(f"{exc} ({_AFTER_WRITE})") from exc
+    except BaseException:
+        conn.disconnect()  # e.g. KeyboardInterrupt between write and read: out of step
+        raise
+
+
+def _reply_error(place: str, writes: Sequence[Write], replies: list[Any]) -> None:
+    """Raise the first error reply, naming the server and the command it answered."""
+    for command, reply in zip(_commands(writes), replies, strict=True):
+        if isinstance(reply, redis.ResponseError):
+            name, key = (
+                x.decode(errors="replace") if isinstance(x, bytes) else x for x in command[:2]
+            )
+            message = f"Redis at {place} answered {name} {key} with an error: {reply}"
+            try:
+                error = type(reply)(message)
+            except Exception:  # an exception type with a different constructor
+                error = redis.ResponseError(message)
+            raise error from reply
 
 
 def _from_url(url: str) -> redis.Redis:

@@ -146,7 +146,9 @@ class Planner:
     profile: Profile = "sidekiq7"
     batch_size: int = 1000
     middleware: tuple[Middleware, ...] = ()
-    _templates: dict[str, Template | None] = field(default_factory=dict, repr=False, compare=False)
+    _templates: dict[str, tuple[Template, str] | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(
@@ -198,29 +200,37 @@ class Planner:
         Only plain calls qualify: Sidekiq target, no middleware, no caller jid or created_at,
         and options whose values are JSON scalars (so ``repr`` tells them apart exactly).
         """
-        template = self._single_template(class_name, options)
-        if template is None:
+        cached = self._single_template(class_name, options)
+        if cached is None:
             return None
+        template, key = cached
         token = time_token(stamp, self.profile == "sidekiq8")
         values = {"args": dumps(as_args(args)), "jid": jid.encode()}
         values["created_at"] = values["enqueued_at"] = token
-        return self._lpush(options.get("queue", "default"), [template.fill(values)])
+        queue = options.get("queue", "default")
+        return Write("LPUSH", key, [template.fill(values)], self.keys.queues, queue)
 
-    def _single_template(self, class_name: str, options: dict[str, Any]) -> Template | None:
+    def _single_template(
+        self, class_name: str, options: dict[str, Any]
+    ) -> tuple[Template, str] | None:
+        """The cached template of (class, options) and its queue key, or ``None``."""
         if self.middleware or not isinstance(self.keys, Keys) or type(class_name) is not str:
             return None
         if options.get("jid") is not None or "created_at" in options:
             return None
-        if not all(type(v) in _SCALARS for v in options.values()):
-            return None
+        for value in options.values():
+            if type(value) not in _SCALARS:
+                return None
         key = f"{class_name}\0{options!r}"
-        template: Template | None = self._templates.get(key, _MISSING)
-        if template is _MISSING:
+        cached: tuple[Template, str] | None = self._templates.get(key, _MISSING)
+        if cached is _MISSING:
             template = self._cut_single(class_name, options)
+            queue = self.keys.queue(options.get("queue", "default"))
+            cached = None if template is None else (template, queue)
             if len(self._templates) >= _CACHE_SIZE:
                 self._templates.clear()
-            self._templates[key] = template
-        return template
+            self._templates[key] = cached
+        return cached
 
     def _cut_single(self, class_name: str, options: dict[str, Any]) -> Template | None:
         opts = {**options, "jid": JID_MARK, "created_at": CREATED_MARK}
