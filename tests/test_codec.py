@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from verk_compat.codec import PROFILES, Job, check_args, now
 from verk_compat.errors import InvalidJob
+from verk_compat.rubyjson import dumps
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 JOB_KEYS = re.compile(r"^(queue:.+|schedule|retry|dead)$")
@@ -443,3 +445,49 @@ def test_read_args_then_append_keys() -> None:
     assert job.args == [1, "two", 3.0]
     out = job.replace(retry_count=0).encode()
     assert out == raw[:-1] + b',"retry_count":0}'
+
+
+def test_fixed_floats_near_small_are_kept() -> None:
+    # ``0.0000`` inside a longer number (10.00001) is not a small float: written as Ruby does.
+    assert dumps([10.00001, -10.00001, 100.000001, 0.00001, -0.00001]) == (
+        b"[10.00001,-10.00001,100.000001,1.0e-05,-1.0e-05]"
+    )
+    job = Job.new("W", [10.00001], jid="j", created_at=1.5)
+    assert job.encode() == (
+        b'{"retry":true,"queue":"default","class":"W","args":[10.00001],"jid":"j","created_at":1.5}'
+    )
+
+
+def test_exponent_guard_ignores_hex_in_strings() -> None:
+    assert dumps(["4e7a", "1e5", {"a1e5": "9e9"}]) == b'["4e7a","1e5",{"a1e5":"9e9"}]'
+    assert dumps([1e20, {"k": 1e-7}]) == b'[1.0e+20,{"k":1.0e-07}]'
+    assert dumps(1e20) == b"1.0e+20"
+
+
+def test_new_plain_args_are_private_and_seen_when_changed() -> None:
+    args = [1, "a", None, True]
+    job = Job.new("W", args, jid="j", created_at=1.5)
+    args.append(2)  # the caller's list is not the job's
+    assert job.args == [1, "a", None, True]
+    job.args.append(2.5)
+    assert job.encode().endswith(b'"args":[1,"a",null,true,2.5],"jid":"j","created_at":1.5}')
+    job.args.append({1, 2})
+    with pytest.raises(InvalidJob):
+        job.encode()
+
+
+def test_new_jids_are_unique_hex_and_not_shared_with_a_fork() -> None:
+    jids = {Job.new("W").jid for _ in range(2000)}
+    assert len(jids) == 2000
+    assert all(re.fullmatch(r"[0-9a-f]{24}", jid or "") for jid in jids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: its first jid must not be the parent's next one
+        os.write(write, (Job.new("W").jid or "").encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{24}", child)
+    assert child != Job.new("W").jid

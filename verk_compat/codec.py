@@ -15,16 +15,17 @@ Decisions:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from os import urandom
+from math import isfinite as _isfinite
+from time import time as _time
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from .encode import args_raw, encode_decoded, encode_new
 from .errors import InvalidJob
-from .fields import as_bytes, check_field, check_utf8, field_property, split_options
+from .fields import JID_POOL as _JIDS
+from .fields import as_bytes, check_field, check_utf8, field_property, new_jid, split_options
 from .rubyjson import ENCODER, check_args, rubify
 from .timestamps import now
 from .wire import KEY_TO_NAME, NAME_TO_KEY, Wire, invalid
@@ -33,6 +34,7 @@ __all__ = ["PROFILES", "Job", "Profile", "check_args", "now"]
 
 Profile = Literal["sidekiq6", "sidekiq7", "sidekiq8"]
 PROFILES: tuple[Profile, ...] = ("sidekiq6", "sidekiq7", "sidekiq8")
+_MS = {"sidekiq6": False, "sidekiq7": False, "sidekiq8": True}  # integer ms timestamps?
 
 _WIRE_DEC = msgspec.json.Decoder(Wire)
 _TOKENS_DEC = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -40,7 +42,7 @@ _ANY_DEC = msgspec.json.Decoder()
 _encode = ENCODER.encode
 _replace = msgspec.structs.replace
 _Raw = msgspec.Raw
-_isfinite = math.isfinite
+_PLAIN = frozenset((str, int, bool, type(None)))
 
 
 class Job:
@@ -265,12 +267,13 @@ class Job:
             ValueError: unknown profile.
             InvalidJob: args that were changed in place are no longer JSON-native.
         """
-        if profile not in PROFILES:
+        ms = _MS.get(profile) if isinstance(profile, str) else None
+        if ms is None:
             raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
         src = self._src
         if src is None:
-            return encode_new(self, profile == "sidekiq8")
-        return encode_decoded(self, src, profile == "sidekiq8")
+            return encode_new(self, ms)
+        return encode_decoded(self, src, ms)
 
     def encode_resque(self) -> bytes:
         """Encode as a Resque payload ``{"class":..,"args":..}`` (nothing else).
@@ -340,23 +343,31 @@ class Job:
         Raises:
             InvalidJob: before anything is returned, on any value Sidekiq would refuse.
         """
-        order, known, extra = split_options(options) if options else (None, None, {})
         job = cls.__new__(cls)
         job._src = job.raw = job._dirty = job._snap = None
-        job._order, job._extra = order, extra
+        if options:
+            job._order, known, job._extra = split_options(options)
+        else:  # no options: encode takes its fast lane while no field is assigned (_dirty)
+            job._order, known, job._extra = None, None, {}
         if type(class_name) is not str or not class_name:
             class_name = check_field("class_name", class_name)
-        job._set_args(list(args))
-        if type(queue) is not str or not queue:
-            queue = check_field("queue", queue)
-        if type(retry) is not bool and type(retry) is not int:
-            retry = check_field("retry", retry)
+        args = list(args)
+        if _PLAIN.issuperset(map(type, args)):  # no floats: msgspec writes what Ruby writes
+            job._args = job._args_enc = None  # nothing shared can change: decoded when read
+            job._args_out = _Raw(_encode(args))
+        else:
+            job._set_args(args)
+        if type(queue) is not str or not queue or type(retry) not in (bool, int):
+            queue, retry = check_field("queue", queue), check_field("retry", retry)
         if jid is None:
-            jid = urandom(12).hex()  # = secrets.token_hex(12)
+            try:
+                jid = _JIDS.pop()
+            except IndexError:
+                jid = new_jid()
         elif type(jid) is not str:
             jid = check_field("jid", jid)
         if created_at is None:
-            created_at = now()
+            created_at = _time()  # = now()
         elif type(created_at) is not float or not _isfinite(created_at):
             created_at = check_field("created_at", created_at)
         job._w = Wire(

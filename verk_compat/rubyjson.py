@@ -21,9 +21,29 @@ __all__ = ["check_args", "check_json_native", "dumps", "rubify", "ruby_float"]
 ENCODER = msgspec.json.Encoder()
 _encode = ENCODER.encode
 
-# A number msgspec may write differently from Ruby: any exponent form, or a fixed form below 1e-4.
-_GUARD = re.compile(rb"\de|0\.0000")
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?e[+-]?\d+|-?0\.0000\d*')
+# A number msgspec may write differently from Ruby: any exponent form, or a fixed form below 1e-4
+# (``0.0000`` not inside a longer number such as ``10.00001``). Strings are matched whole, so
+# nothing inside them is touched.
+_TOKEN = re.compile(
+    rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'  # a string, whole
+    rb"|(?<![\d.])-?(?:\d++(?:\.\d++)?+e[+-]?\d++|0\.0000\d*+)"  # a whole number token (atomic)
+)
+# Cheap pre-checks: ``0.0000``, or an exponent (searched from the literal ``e``) preceded by a digit
+# and ending where a number can end (so hex ids such as ``"4e7a"`` rarely match).
+_GUARD_E = re.compile(rb"e(?<=\de)[+-]?\d+(?:[,\]}]|$)")
+
+
+class _Rewrite(Exception):
+    """Raised by :func:`_float_token` at the first float token that Ruby writes differently."""
+
+
+def _float_token(text: str) -> None:
+    if "e" in text or "0.0000" in text[:7]:
+        raise _Rewrite
+
+
+# Decodes only to visit every float token (strings are skipped by the parser, at C speed).
+_FLOATS = msgspec.json.Decoder(float_hook=_float_token)
 
 
 def ruby_float(value: float) -> str:
@@ -72,12 +92,17 @@ def rubify(encoded: bytes) -> bytes:
     Returns:
         The same JSON with Ruby float formatting (strings untouched).
     """
-    if _GUARD.search(encoded) is not None:
+    if b"0.0000" not in encoded and _GUARD_E.search(encoded) is None:
+        return encoded
+    try:
+        _FLOATS.decode(encoded)
+    except _Rewrite:
         return _TOKEN.sub(_fix_token, encoded)
     return encoded
 
 
 _SCALARS = frozenset((str, int, bool, type(None)))
+_isfinite = math.isfinite
 
 
 def _bad(path: str, value: Any) -> InvalidJob:
@@ -134,4 +159,33 @@ def check_args(args: Any, path: str = "args") -> None:
     """
     if type(args) is not list:
         raise InvalidJob(f"{path}: must be a list, got {type(args).__name__}", field=path)
-    check_json_native(args, path)
+    if not _native(args):
+        check_json_native(args, path)  # raises, naming the path
+
+
+_STR_KEYS = frozenset((str,))
+
+
+def _native(value: list[Any] | dict[Any, Any]) -> bool:
+    """:func:`check_json_native` of a list or dict as a yes/no answer, without building paths."""
+    if type(value) is dict:
+        if not _STR_KEYS.issuperset(map(type, value)):
+            return False
+        items: Any = value.values()
+    elif _SCALARS.issuperset(map(type, value)):  # a flat list: all checked at C speed
+        return True
+    else:
+        items = value
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is float:
+            if not _isfinite(item):
+                return False
+        elif kind is list or kind is dict:
+            if not _native(item):
+                return False
+        else:
+            return False
+    return True
