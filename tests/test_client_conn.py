@@ -6,20 +6,15 @@ reconnects after CLIENT KILL, no retry once written, error replies, threads.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import subprocess
 import threading
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
+from client_fixtures import *  # noqa: F403  (the fixtures acl_user, tls_redis)
 
 from verk_compat.aclient import AsyncClient
 from verk_compat.client import Client
@@ -82,14 +77,6 @@ def test_unreachable_names_host_never_password() -> None:
     assert isinstance(info.value, ConnectionError)
 
 
-@pytest.fixture
-def acl_user(r: redis.Redis) -> Iterator[tuple[str, str]]:
-    name, password = f"enq-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    r.acl_setuser(name, enabled=True, passwords=[f"+{password}"], commands=["+@all"], keys=["*"])
-    yield name, password
-    r.acl_deluser(name)
-
-
 def test_acl_user_and_password(
     redis_server: EmbeddedRedis, r: redis.Redis, acl_user: tuple[str, str]
 ) -> None:
@@ -122,48 +109,6 @@ def test_rediss_url_builds_ssl_connections() -> None:
     assert pool.connection_kwargs["db"] == 2
     aclient = AsyncClient("rediss://example.invalid:6380/0")
     assert issubclass(aclient.redis.connection_pool.connection_class, redis.asyncio.SSLConnection)
-
-
-@pytest.fixture(scope="module")
-def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """A redis-server with only a TLS port, on a throwaway self-signed certificate."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cannot make a test certificate")
-    tmp = tmp_path_factory.mktemp("tls")
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    args = ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"]
-    args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
-    args += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
-    args += ["--save", "", "--appendonly", "no", "--dir", str(tmp)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        _wait_tls(port, cert, proc)
-        yield port, cert
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-def _wait_tls(port: int, cert: Path, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.skip("redis-server here cannot serve TLS")
-        with contextlib.suppress(redis.ConnectionError):
-            redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(cert)).ping()
-            return
-        time.sleep(0.05)
-    pytest.fail("TLS redis-server did not come up")
 
 
 def test_tls_server(tls_redis: tuple[int, Path]) -> None:

@@ -1,8 +1,10 @@
 """The synchronous Sidekiq client: :class:`Client` on ``redis.Redis``, plus connection helpers.
 
-The payloads, batches and commands come from :class:`verk_compat.clientplan.Planner` (shared
-with :class:`verk_compat.aclient.AsyncClient`); this module sends them without MULTI, one round
-trip per push, as Sidekiq's ``atomic_push`` does (wire doc §3.1).
+The payloads, batches and commands come from :class:`verk_compat.clientplan.Planner`, their RESP
+bytes and the error wording from :mod:`verk_compat.clientpack` (both shared with
+:class:`verk_compat.aclient.AsyncClient`, which follows the same rules on ``redis.asyncio``);
+this module sends them without MULTI, one round trip per push, as Sidekiq's ``atomic_push``
+does (wire doc §3.1).
 
 Fast path: each Client holds one redis-py connection of its own (made from the pool's
 connection class and kwargs, so AUTH/ACL, TLS, db and client name go through redis-py's own
@@ -38,19 +40,15 @@ from typing import Any
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
+from .clientpack import Packer, after_write, check_replies, commands, reply_count
+from .clientpack import unavailable_error as _unavailable
 from .clientplan import At, Middleware, Planner, Target, Write, epoch, options_of
 from .codec import Profile, now
-from .errors import RedisUnavailable
 
 __all__ = ["Client", "default_url", "pipeline", "unavailable", "where"]
 
 DEFAULT_URL = "redis://localhost:6379/0"
 _NETWORK = (redis.ConnectionError, redis.TimeoutError, OSError)
-_HEADS = 512  # cached per-queue RESP prefixes
-_AFTER_WRITE = (
-    "after the commands were sent, so they may or may not have run; not retried, "
-    "so that no job is ever pushed twice"
-)
 
 
 def default_url() -> str:
@@ -73,16 +71,6 @@ def unavailable(place: str) -> Iterator[None]:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise _unavailable(place, exc) from exc
-
-
-def _unavailable(place: str, exc: Exception) -> RedisUnavailable:
-    if isinstance(exc, redis.AuthenticationError):
-        kind = "refused the credentials (or needs some)"
-    elif isinstance(exc, redis.TimeoutError):
-        kind = "timed out"
-    else:
-        kind = "is unreachable"
-    return RedisUnavailable(f"Redis at {place} {kind}: {exc}")
 
 
 class Client:
@@ -127,7 +115,7 @@ class Client:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._line: Any = None  # the held redis-py connection, made on first use
-        self._heads: dict[tuple[str, str, str | None, str], bytes] = {}
+        self._packer = Packer()
 
     def enqueue(
         self,
@@ -194,12 +182,10 @@ class Client:
                 finally:
                     self._lock.release()
             else:  # another thread holds the line: use the pool
-                replies = pipeline(self.redis, _commands(writes), False)
+                replies = pipeline(self.redis, commands(writes), False)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise _unavailable(self._where, exc) from exc
-        for reply in replies:
-            if isinstance(reply, redis.ResponseError):
-                _reply_error(self._where, writes, replies)
+        check_replies(self._where, writes, replies)
 
     def _on_line(self, writes: Sequence[Write]) -> list[Any]:
         """One exchange on the held connection (the caller holds the lock)."""
@@ -209,32 +195,11 @@ class Client:
             line = self._line = pool.connection_class(**pool.connection_kwargs)
         _ready(line)
         count = 2 if len(writes) == 1 and writes[0].queues_key is not None else None
-        if count is None:
-            count = sum(1 if write.queues_key is None else 2 for write in writes)
-        return _exchange(line, self._pack(line, writes), count)
+        return _exchange(line, self._pack(line, writes), count or reply_count(writes))
 
     def _pack(self, line: Any, writes: Sequence[Write]) -> list[bytes]:
         """RESP bytes of the writes: cached head + payload for a single push, else redis-py's."""
-        if len(writes) == 1:
-            write = writes[0]
-            if write.queues_key is not None and len(write.args) == 1:
-                payload = write.args[0]
-                if type(payload) is bytes:
-                    key = (write.command, write.key, write.queues_key, write.queue)
-                    head = self._heads.get(key) or self._head(line, write, key)
-                    return [b"".join((head, b"$%d\r\n" % len(payload), payload, b"\r\n"))]
-        return list(line.pack_commands(_commands(writes)))
-
-    def _head(self, line: Any, write: Write, key: tuple[str, str, str | None, str]) -> bytes:
-        """``SADD queues <q>`` and the push up to its payload, packed by redis-py once."""
-        sadd = b"".join(line.pack_command("SADD", write.queues_key, write.queue))
-        push = b"".join(line.pack_command(write.command, write.key, b""))
-        if not push.endswith(b"$0\r\n\r\n"):  # pragma: no cover - RESP is RESP
-            raise AssertionError("unexpected RESP packing of an empty argument")
-        if len(self._heads) >= _HEADS:
-            self._heads.clear()
-        head = self._heads[key] = sadd + push[: -len(b"$0\r\n\r\n")]
-        return head
+        return self._packer.pack(line, writes)
 
     def _forked(self) -> None:
         """In a forked child: forget the parent's connection and lock (never use them)."""
@@ -286,10 +251,6 @@ def pipeline(
     return replies
 
 
-def _commands(writes: Sequence[Write]) -> list[tuple[str | bytes, ...]]:
-    return [c for write in writes for c in write.commands()]
-
-
 def _ready(conn: Any) -> None:
     """Connect ``conn``, or check an idle one; nothing is written, so this may reconnect once.
 
@@ -328,26 +289,10 @@ def _exchange(conn: Any, packed: Sequence[bytes], count: int) -> list[Any]:
         raise
     except _NETWORK as exc:
         conn.disconnect()
-        kind = redis.TimeoutError if isinstance(exc, redis.TimeoutError) else redis.ConnectionError
-        raise kind(f"{exc} ({_AFTER_WRITE})") from exc
+        raise after_write(exc) from exc
     except BaseException:
         conn.disconnect()  # e.g. KeyboardInterrupt between write and read: out of step
         raise
-
-
-def _reply_error(place: str, writes: Sequence[Write], replies: list[Any]) -> None:
-    """Raise the first error reply, naming the server and the command it answered."""
-    for command, reply in zip(_commands(writes), replies, strict=True):
-        if isinstance(reply, redis.ResponseError):
-            name, key = (
-                x.decode(errors="replace") if isinstance(x, bytes) else x for x in command[:2]
-            )
-            message = f"Redis at {place} answered {name} {key} with an error: {reply}"
-            try:
-                error = type(reply)(message)
-            except Exception:  # an exception type with a different constructor
-                error = redis.ResponseError(message)
-            raise error from reply
 
 
 def _from_url(url: str) -> redis.Redis:
