@@ -129,3 +129,58 @@ def test_kill_9_then_restart_loses_nothing(r: redis.Redis, redis_url: str, tmp_p
     seen = {j["args"][0] for j in lines(out)}
     assert seen == set(range(total))
     assert r.llen(K.queue("default")) == 0 and r.keys("inprogress:*") == []
+
+
+def parent_of(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_processes_forks_workers_and_forwards_term(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """``--processes 2``: two children with their own identities share the queue; TERM to the
+    parent reaches both, each shuts down cleanly, and the parent exits 0 leaving no process."""
+    out = tmp_path / "out.jsonl"
+    total = 40
+    push(r, [Job.new("SlowJob", [i, 0.05]) for i in range(total)])
+    proc = start(redis_url, out, "--processes", "2", "-q", "default=2", "--beat-interval", "0.2")
+    try:
+        wait_until(lambda: r.scard(K.processes) == 2)
+        identities = sorted(m.decode() for m in r.smembers(K.processes))
+        pids = {int(identity.split(":")[-2]) for identity in identities}
+        assert len(pids) == 2 and proc.pid not in pids, identities
+        assert {parent_of(pid) for pid in pids} == {proc.pid}
+        wait_until(lambda: len(lines(out)) == total)
+        time.sleep(0.3)  # idle now, blocked on the empty queue
+        proc.send_signal(signal.SIGTERM)
+        text = finish(proc, 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, text[-3000:]
+    assert sorted(j["args"][0] for j in lines(out)) == list(range(total))
+    for pid in pids:
+        assert text.count(f"pid={pid} INFO: shutting down") == 1, text[-3000:]
+        assert f"pid={pid} INFO: done jid=" in text, f"child {pid} ran no job"
+        assert not alive(pid), f"child {pid} outlived its parent"
+    assert r.scard(K.processes) == 0 and r.keys("inprogress:*") == []
+
+
+def test_processes_burst_exits_when_drained(r: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    push(r, [Job.new("HardWorker", [i]) for i in range(20)])
+    proc = start(redis_url, out, "--processes", "2", "--burst", "-q", "default=3")
+    text = finish(proc, 30)
+    assert proc.returncode == 0, text[-3000:]
+    assert sorted(j["args"][0] for j in lines(out)) == list(range(20))
+    assert text.count("INFO: shutting down") == 2
+    assert r.scard(K.processes) == 0 and r.keys("inprogress:*") == []

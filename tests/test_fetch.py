@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.asyncio
 
@@ -109,3 +111,39 @@ def test_inprogress_parts() -> None:
     assert K.inprogress_parts(K.inprogress("a:b", ID)) == ("a:b", ID)
     ns = Keys("ns")
     assert ns.inprogress_parts(ns.inprogress("q", ID).encode()) == ("q", ID)
+
+
+async def test_failed_ack_flush_resets_its_pipeline() -> None:
+    """A flush that fails half-way (here the pipeline's SCRIPT EXISTS times out while the server
+    is paused) gives its connection back to the pool and leaves no ``Unclosed Pipeline client``
+    behind; its acks are sent by the next flush."""
+    import gc
+    import warnings
+
+    from verk_compat.embedded import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        client = redis.asyncio.Redis.from_url(server.url, socket_timeout=0.3)
+        sync = redis.Redis.from_url(server.url)
+        ip = K.inprogress("q", ID)
+        sync.lpush(ip, b"a", b"b")
+        acker = Acker(client, Stats(K))
+        pool: Any = client.connection_pool
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                await client.ping()  # the pool holds one idle, connected connection
+                sync.execute_command("CLIENT", "PAUSE", 1000, "ALL")
+                acker.add(ip, [b"a"])
+                assert not await acker.flush()
+                assert not pool._in_use_connections, "the failed pipeline kept its connection"
+                gc.collect()
+                sync.execute_command("CLIENT", "UNPAUSE")
+                acker.add(ip, [b"b"])
+                assert await acker.flush()
+                gc.collect()
+            assert not [w for w in caught if "Unclosed" in str(w.message)], caught
+            assert sync.llen(ip) == 0 and acker.pending == 0
+        finally:
+            sync.close()
+            await client.aclose()

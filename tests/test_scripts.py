@@ -28,6 +28,7 @@ PINS: dict[str, tuple[int, str]] = {
     "fetch": (1, "109bd61b923162c2c4f8708403dd66dc0a457da9"),
     "fetch_ack": (1, "ed6b748a473f9394e9eca683ceee7a8c9212a52a"),
     "noop_probe": (1, "6efe843a1e5f29dcae6a634425b6033b6688765a"),
+    "reconcile": (1, "7302453de5bfadee8867ba8cf3f75388e27842ea"),
     "requeue": (1, "6072255aa73434eb38306f84311de0c07613857c"),
 }
 

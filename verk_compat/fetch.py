@@ -9,6 +9,12 @@ jobs that finish while their manager is blocked, paused or stopping (``lua/ack.l
 per in-progress list) and flushes the stats counters (at most every second, and at shutdown)
 in one pipeline per flush.
 
+A fetch whose reply is lost (the connection drops after Redis ran the script or the ``BLMOVE``)
+leaves its jobs in the in-progress list without the manager knowing them: :meth:`Fetcher.reconcile`
+(``lua/reconcile.lua``) moves every payload of the list that the manager does not hold back to
+the pop end of the queue, counting identical payloads one for one. :meth:`Acker.holding` is the
+manager's view of the acknowledgements still on their way.
+
 Keys touched: ``queue:<q>``, ``inprogress:<q>:<identity>`` and the stat keys (through
 :mod:`verk_compat.stats`).
 """
@@ -75,6 +81,16 @@ class Fetcher:
         )
         return raw if isinstance(raw, bytes) else None
 
+    async def reconcile(self, held: list[bytes]) -> int:
+        """Move every payload of the in-progress list beyond the copies in ``held`` (what this
+        process still holds: ready, running, finished and not yet acknowledged) back to the pop
+        end of the queue, atomically; returns the number moved. The caller must not have a fetch
+        in flight for this queue."""
+        moved: int = await script("reconcile").acall(
+            self.redis, [self.inprogress_key, self.queue_key], held
+        )
+        return int(moved)
+
     async def requeue_all(self) -> int:
         """Move every payload still in progress back to the pop end of the queue, in order."""
         moved: int = await script("requeue").acall(
@@ -99,6 +115,8 @@ class Acker:
         self.max_batch = max_batch
         self.stats_interval = stats_interval
         self._pending: list[tuple[str, list[bytes], asyncio.Future[None] | None]] = []
+        #: Batches being sent right now (their acks may or may not have run yet).
+        self._sending: list[list[tuple[str, list[bytes], asyncio.Future[None] | None]]] = []
         self._count = 0
         self._wake = asyncio.Event()
         self._backoff = 0.1
@@ -123,6 +141,15 @@ class Acker:
         self._count += len(raws)
         self._wake.set()
         await future
+
+    def holding(self, inprogress_key: str) -> list[bytes]:
+        """The payloads of ``inprogress_key`` whose acknowledgement is pending or being sent."""
+        held: list[bytes] = []
+        for batch in (self._pending, *self._sending):
+            for key, raws, _ in batch:
+                if key == inprogress_key:
+                    held.extend(raws)
+        return held
 
     def add(self, inprogress_key: str, raws: list[bytes]) -> None:
         """Acknowledge ``raws`` with the next flush, without waiting for it."""
@@ -182,13 +209,16 @@ class Acker:
             if raws:
                 by_key.setdefault(key, []).extend(raws)
         if by_key or counts != (0, 0):
-            pipe: Any = self.redis.pipeline(transaction=False)
-            for key, raws in by_key.items():
-                # One ack.lua call per in-progress list: one command, not one LREM per job.
-                await script("ack").acall(pipe, [key], raws)
-            self.stats.queue_into(pipe, counts)
+            self._sending.append(batch)
             try:
-                await pipe.execute()
+                # ``async with`` resets the pipeline (gives its connection back) whatever happens.
+                pipe: Any
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key, raws in by_key.items():
+                        # One ack.lua call per in-progress list: one command, not one LREM per job.
+                        await script("ack").acall(pipe, [key], raws)
+                    self.stats.queue_into(pipe, counts)
+                    await pipe.execute()
             except BaseException as exc:
                 # Keep the acks for the next flush, also when cancelled: a lost ack would let
                 # the final requeue bring back a finished job (acks are idempotent). Counts are
@@ -200,6 +230,8 @@ class Acker:
                 self.stats.give_back(counts)
                 log.warning("ack flush failed (%s); retrying", exc)
                 return False
+            finally:
+                self._sending.remove(batch)
         for _, _, future in batch:
             if future is not None and not future.done():
                 future.set_result(None)

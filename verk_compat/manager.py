@@ -12,6 +12,17 @@ the concurrency plus the finished jobs of one batch. The loop survives Redis out
 backs off and tries again. In burst mode it ends once the queue is empty and nothing is in
 flight.
 
+A fetch that failed with a connection error may still have run in Redis (the reply was lost):
+its jobs sit in the in-progress list and nobody would run them until this process restarts
+(orphan recovery skips live processes). So after a failed fetch, and also every
+``reconcile_interval`` seconds (a command sent on a connection that timed out can still run
+later, and a client handed in may retry commands by itself), the loop reconciles before it
+fetches again: ``lua/reconcile.lua`` moves whatever the in-progress list holds beyond the
+payloads this manager holds (ready, running, finished and not yet acknowledged, including the
+acknowledgements the Acker is sending) back to the pop end of the queue. It runs in the fetch
+loop, so no fetch of this queue is in flight meanwhile. A paused manager gives back the jobs of
+a fetch that was under way with the same script.
+
 Stopping does not rely on ``Task.cancel`` alone: on Python 3.11 ``asyncio.wait_for`` (which
 redis-py uses to send every command when a socket timeout is set) can swallow a cancellation
 that arrives as the send completes, and the loop would go on fetching. :meth:`Manager.stop`
@@ -71,6 +82,7 @@ class Manager:
         *,
         burst: bool = False,
         block_timeout: float = 2.0,
+        reconcile_interval: float = 30.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"queue {queue!r}: concurrency must be at least 1")
@@ -80,12 +92,21 @@ class Manager:
         self.processor = processor
         self.burst = burst
         self.block_timeout = block_timeout
+        self.reconcile_interval = reconcile_interval
         #: Fetched payloads no slot has started yet.
         self._ready: collections.deque[bytes] = collections.deque()
         #: Payloads of jobs that succeeded, not yet acknowledged.
         self._done: list[bytes] = []
         #: Jobs fetched and not finished (ready or running).
         self._inflight = 0
+        #: The payload each slot is running (None when idle), by slot number.
+        self._current: dict[int, bytes | None] = {}
+        self._slot_numbers = 0
+        #: Jobs that crashed the worker (a bug): left in progress until shutdown.
+        self._crashed: list[bytes] = []
+        #: Reconcile before the next fetch (a fetch failed; or paused with jobs to give back).
+        self._reconcile_needed = False
+        self._next_reconcile = 0.0
         self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
         self._slots: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
@@ -118,8 +139,14 @@ class Manager:
     async def run(self) -> None:
         """The fetch loop; returns in burst mode (queue drained) or after :meth:`stop`."""
         self._start_slots()
+        loop = asyncio.get_running_loop()
+        self._next_reconcile = loop.time() + self.reconcile_interval
         delay = 0.1
         while not self._stopping:
+            due = self._reconcile_needed or loop.time() >= self._next_reconcile
+            if due and not await self._reconcile(delay):
+                delay = min(delay * 2, 5.0)
+                continue
             if not self._running.is_set():
                 self._hand_off_acks()
                 await self._running.wait()
@@ -143,6 +170,8 @@ class Manager:
                     raws = await self._wait_one()
             except (RedisError, OSError) as exc:
                 self._done[:0] = acks
+                # The fetch may have run and only its reply been lost: reconcile first.
+                self._reconcile_needed = True
                 log.warning(
                     "queue %s: fetch failed (%s); retrying in %.1fs", self.queue, exc, delay
                 )
@@ -154,9 +183,50 @@ class Manager:
             if not raws or self._stopping:
                 # Stopping: fetched jobs stay in progress; shutdown pushes them back.
                 continue
-            if self.paused and await self._give_back(raws):
+            if self.paused:
+                # Paused while fetching (e.g. during a blocking wait): not held, so the
+                # reconcile before the next step pushes them back to the pop end in order, as
+                # Sidekiq requeues a job fetched after quiet.
+                self._reconcile_needed = True
                 continue
             self._dispatch(raws)
+
+    def held(self) -> list[bytes]:
+        """Every payload this manager holds: ready, running, finished and not acknowledged
+        (here or in the Acker). Anything else in its in-progress list is a stray."""
+        return [
+            *self._ready,
+            *(raw for raw in self._current.values() if raw is not None),
+            *self._done,
+            *self._crashed,
+            *self.processor.acker.holding(self.fetcher.inprogress_key),
+        ]
+
+    async def _reconcile(self, delay: float) -> bool:
+        """Push strays back to the queue (see the module docstring); False, after logging and
+        sleeping ``delay`` seconds, if Redis failed."""
+        try:
+            moved = await self.fetcher.reconcile(self.held())
+        except (RedisError, OSError) as exc:
+            self._reconcile_needed = True
+            log.warning(
+                "queue %s: reconcile failed (%s); retrying in %.1fs", self.queue, exc, delay
+            )
+            self._hand_off_acks()
+            await asyncio.sleep(delay)
+            return False
+        if moved:
+            log.log(
+                logging.INFO if self.paused else logging.WARNING,
+                "queue %s: pushed %d fetched jobs that were not running back to %s%s",
+                self.queue,
+                moved,
+                self.fetcher.queue_key,
+                " (paused)" if self.paused else " (a fetch reply was lost)",
+            )
+        self._reconcile_needed = False
+        self._next_reconcile = asyncio.get_running_loop().time() + self.reconcile_interval
+        return True
 
     async def _wait_one(self) -> list[bytes]:
         """Block on the empty queue; jobs finishing meanwhile are acked by the Acker."""
@@ -167,22 +237,6 @@ class Manager:
         finally:
             self._blocking = False
         return [raw] if raw is not None else []
-
-    async def _give_back(self, raws: list[bytes]) -> bool:
-        """Paused while fetching (e.g. during a blocking wait): push the jobs back to the pop
-        end of the queue in order, as Sidekiq requeues a job fetched after quiet. False (the
-        caller runs them instead) if Redis fails."""
-        pipe: Any
-        try:
-            async with self.fetcher.redis.pipeline(transaction=True) as pipe:
-                for raw in reversed(raws):
-                    pipe.lrem(self.fetcher.inprogress_key, -1, raw)
-                    pipe.rpush(self.fetcher.queue_key, raw)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("queue %s: could not give back %d jobs (%s)", self.queue, len(raws), exc)
-            return False
-        return True
 
     def _hand_off_acks(self) -> None:
         """Pending acknowledgements go to the Acker (this loop will not fetch soon)."""
@@ -200,7 +254,8 @@ class Manager:
     def _start_slots(self) -> None:
         self._slots = [t for t in self._slots if not t.done()]
         while len(self._slots) < self.concurrency:
-            self._slots.append(asyncio.create_task(self._slot()))
+            self._slot_numbers += 1
+            self._slots.append(asyncio.create_task(self._slot(self._slot_numbers)))
 
     def _dispatch(self, raws: list[bytes]) -> None:
         self._inflight += len(raws)
@@ -224,8 +279,10 @@ class Manager:
                 waiter.set_result(None)
                 n -= 1
 
-    async def _slot(self) -> None:
+    async def _slot(self, number: int) -> None:
         ready = self._ready
+        current = self._current
+        current[number] = None
         process = self.processor.process
         queue = self.queue
         key = self.fetcher.inprogress_key
@@ -237,6 +294,7 @@ class Manager:
                 await waiter
                 continue
             raw = ready.popleft()
+            current[number] = raw
             ok = False
             try:
                 ok = await process(queue, key, raw)
@@ -247,9 +305,11 @@ class Manager:
                 raise
             except Exception:
                 # The processor handles job errors itself; this is a bug. The job stays in
-                # progress (requeued at shutdown or by orphan recovery).
+                # progress, held (not a stray), until shutdown or orphan recovery requeues it.
                 log.exception("queue %s: job crashed the worker", queue)
+                self._crashed.append(raw)
             self._inflight -= 1
+            current[number] = None
             if ok:
                 self._done.append(raw)
                 if self._blocking or self._stopping or not self._running.is_set():
@@ -270,6 +330,8 @@ class Manager:
         if not await cancel_and_wait(self._slots, timeout=2.0):
             log.error("queue %s: a job ignores cancellation", self.queue)
         self._slots = []
+        self._current.clear()
+        self._crashed.clear()
         self._ready.clear()
         self._inflight = 0
         acks, self._done = self._done, []

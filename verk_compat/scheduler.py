@@ -70,20 +70,22 @@ class Scheduler:
 
     async def _enqueue(self, zset: str, members: list[bytes]) -> int:
         stamp = now()
-        pipe: Any = self.redis.pipeline(transaction=False)
-        for member in members:
-            try:
-                job = Job.decode(member)
-            except InvalidJob as exc:
-                log.error("undecodable member of %s moved to dead: %s", zset, exc)
-                keys = [zset, self.keys.queue("-"), self.keys.queues, self.keys.dead]
-                await script("enqueue_due").acall(pipe, keys, [member, b"", "", stamp])
-                continue
-            queue = job.queue or "default"
-            fresh = job.replace(enqueued_at=stamp, queue=queue).encode(self.profile)
-            keys = [zset, self.keys.queue(queue), self.keys.queues, self.keys.dead]
-            await script("enqueue_due").acall(pipe, keys, [member, fresh, queue, stamp])
-        results = await pipe.execute()
+        pipe: Any
+        # ``async with`` resets the pipeline (gives its connection back) even if it fails.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                try:
+                    job = Job.decode(member)
+                except InvalidJob as exc:
+                    log.error("undecodable member of %s moved to dead: %s", zset, exc)
+                    keys = [zset, self.keys.queue("-"), self.keys.queues, self.keys.dead]
+                    await script("enqueue_due").acall(pipe, keys, [member, b"", "", stamp])
+                    continue
+                queue = job.queue or "default"
+                fresh = job.replace(enqueued_at=stamp, queue=queue).encode(self.profile)
+                keys = [zset, self.keys.queue(queue), self.keys.queues, self.keys.dead]
+                await script("enqueue_due").acall(pipe, keys, [member, fresh, queue, stamp])
+            results = await pipe.execute()
         return sum(int(r) for r in results)
 
     async def wait_time(self) -> float:

@@ -7,6 +7,11 @@ the pop end of its queue, leave ``processes``. TSTP (or Web's Quiet) stops fetch
 A second SIGINT exits at once; the in-progress lists keep the jobs for orphan recovery.
 TTIN logs the running jobs and every task and thread stack (:mod:`verk_compat.signals`).
 
+A worker built from a URL gets a Redis client that cannot hang on a half-open connection
+(:func:`client_options`): a socket timeout a few seconds longer than the ``BLMOVE`` block timeout,
+TCP keepalive and a health check (PING) on a connection idle for a while. Options in the URL's
+query string win; a client handed in is used as it is.
+
 Queues can be added, removed, paused and resumed while the worker runs (Verk's dynamic queues):
 :meth:`Worker.add_queue`, :meth:`Worker.remove_queue`, :meth:`Worker.pause_queue`,
 :meth:`Worker.resume_queue`. Pausing stops fetching (running jobs finish; a job fetched in the
@@ -47,9 +52,42 @@ from .scheduler import Scheduler
 from .stats import Stats
 from .threads import SyncPool
 
-__all__ = ["Worker"]
+__all__ = ["SOCKET_TIMEOUT_MARGIN", "Worker", "client_options"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds the socket timeout exceeds the blocking fetch's timeout (a BLMOVE answers after
+#: ``block_timeout``; a reply later than this margin means the connection is dead).
+SOCKET_TIMEOUT_MARGIN = 5.0
+
+
+def client_options(block_timeout: float) -> dict[str, Any]:
+    """The worker's Redis client options for a ``block_timeout`` second ``BLMOVE``.
+
+    No automatic retries: a command whose reply is lost must surface as an error, so that the
+    manager reconciles its in-progress list (a silently retried fetch would strand jobs until
+    the next periodic reconcile).
+    """
+    return {
+        "socket_timeout": block_timeout + SOCKET_TIMEOUT_MARGIN,
+        "socket_connect_timeout": SOCKET_TIMEOUT_MARGIN,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry_on_timeout": False,
+    }
+
+
+def _check_timeout(redis: Redis, block_timeout: float) -> None:
+    """Warn if the client would time out every blocking fetch."""
+    timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    if isinstance(timeout, int | float) and timeout <= block_timeout:
+        log.warning(
+            "the Redis client's socket_timeout (%ss) is not above the blocking fetch's %ss: "
+            "every BLMOVE on an empty queue will time out; use socket_timeout=%s",
+            timeout,
+            block_timeout,
+            block_timeout + SOCKET_TIMEOUT_MARGIN,
+        )
 
 
 class Worker:
@@ -77,7 +115,11 @@ class Worker:
             raise ValueError("a worker needs at least one queue")
         self.app = app
         self.queues = dict(queues)
-        self.redis = redis or Redis.from_url(redis_url or os.environ.get("REDIS_URL", ""))
+        if redis is None:
+            url = redis_url or os.environ.get("REDIS_URL", "")
+            redis = Redis.from_url(url, **client_options(block_timeout))
+        _check_timeout(redis, block_timeout)
+        self.redis = redis
         self.keys = Keys(namespace)
         self.burst = burst
         self.shutdown_timeout = shutdown_timeout
@@ -114,6 +156,7 @@ class Worker:
                 self.processor,
                 burst=burst,
                 block_timeout=block_timeout,
+                reconcile_interval=orphan_interval,
             )
             for q, n in self.queues.items()
         }
@@ -187,6 +230,7 @@ class Worker:
             self.processor,
             burst=self.burst,
             block_timeout=self.block_timeout,
+            reconcile_interval=self.orphan_interval,
         )
         self.managers[name] = manager
         self.queues[name] = concurrency
@@ -317,13 +361,18 @@ class Worker:
     async def _first_beat(self) -> None:
         """Beat before owning any job; while Redis is unreachable, say so and keep trying."""
         delay = 0.1
+        failed_since: float | None = None
         while True:
             try:
                 await self._beat()
+                if failed_since is not None:
+                    down = time.monotonic() - failed_since
+                    log.warning("Redis reachable again: first heartbeat after %.1fs", down)
                 return
             except (RedisError, OSError) as exc:
                 if self._stop.is_set():
                     return
+                failed_since = failed_since or time.monotonic()
                 log.warning("Redis unreachable at start (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
