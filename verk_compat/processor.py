@@ -10,9 +10,13 @@ or ``dead`` (trimmed) atomically. ``async def`` jobs run on the event loop, plai
 bounded thread pool (:mod:`verk_compat.threads`). Cancellation (shutdown) neither acks nor
 fails: the job stays in progress and shutdown pushes it back to its queue.
 
-The two log lines per job (``start`` and ``done``, with jid, class, queue and ms) are built
-without the usual per-record overhead (:class:`_JobLog`), but go through the logger's normal
-level check, filters and handlers.
+The two log lines per job (``start`` and ``done``, with jid, class, queue and ms, at INFO on the
+``verk_compat.processor`` logger) skip the usual per-record overhead (:class:`_JobLog`). When
+the only handler they would reach is the CLI's own (``verk-compat worker`` with its default
+logging) and no filters are attached, they are rendered as that handler's formatter would and
+written once per event-loop turn; otherwise (your own handlers, filters or record factory) they
+are ordinary ``LogRecord`` objects that go through the logger's normal level check, filters,
+propagation and handlers. Either way the level is checked once per loop turn.
 
 Keys touched: ``inprogress:<q>:<identity>``, ``retry``, ``dead`` (and, via the acker, the stat
 keys).
@@ -26,7 +30,8 @@ import os
 import random
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 from redis.asyncio import Redis
@@ -86,58 +91,58 @@ class Processor:
         Returns True if the job succeeded (the caller must acknowledge it), False if it was
         already moved to retry/dead or dropped by ``lua/fail.lua``.
         """
+        # The hot path: one coroutine per job, no allocation beyond the work hash entry unless
+        # events, middleware or logging ask for one.
         try:
             job = Job.decode(raw)
         except InvalidJob as exc:
             await self._bury(inprogress_key, raw, exc)
             return False
-        self._next_tid += 1
-        tid = self._next_tid
-        started = time.time()
-        self.running[tid] = (queue, raw, int(started))
+        self._next_tid = tid = self._next_tid + 1
+        started = _time()
+        running = self.running
+        running[tid] = (queue, raw, int(started))
         try:
-            return await self._run(job, queue, raw, started, inprogress_key)
-        finally:
-            del self.running[tid]
-
-    async def _run(
-        self, job: Job, queue: str, raw: bytes, started: float, inprogress_key: str
-    ) -> bool:
-        jlog = self._log
-        logging_on = jlog.enabled()
-        if logging_on:
-            jlog.info(started, "start jid=%s class=%s queue=%s", (job.jid, job.class_name, queue))
-        events = self.app.events
-        if events:
-            events.emit(JobStarted(job, queue, started))
-        clock = time.perf_counter()
-        resolved: Resolved | None = None
-        try:
-            resolved = self._resolve(job, raw)
-            if self.app.middleware:
-                await self._invoke(resolved, job, queue, raw)
-            elif resolved.is_async:
-                await resolved.call(*job.args)
-            else:
-                await self.pool.run(resolved.call, *job.args)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
-            return False
-        self.stats.processed += 1
-        if logging_on or events:
-            ms = (time.perf_counter() - clock) * 1000
-            finished = started + ms / 1000
-            if logging_on:
-                jlog.info(
-                    finished,
-                    "done jid=%s class=%s queue=%s ms=%.1f",
-                    (job.jid, job.class_name, queue, ms),
-                )
+            # The level check and the way lines are written are settled once per loop turn.
+            jlog = self._log
+            write = jlog.chosen or jlog.choose()
+            if write:
+                write(started, _START, (job.jid, job.class_name, queue))
+            events = self.app.events
             if events:
-                events.emit(JobFinished(job, queue, started, finished))
-        return True
+                events.emit(JobStarted(job, queue, started))
+            clock = _perf_counter()
+            resolved: Resolved | None = None
+            try:
+                # A function resolved before, unless a Verk "function" key names a method.
+                known = self._resolved.get(job.class_name)
+                if known is None or b'"function"' in raw:
+                    known = self._resolve(job, raw)
+                resolved = known
+                if self.app.middleware:
+                    await self._invoke(resolved, job, queue, raw)
+                elif resolved.is_async:
+                    await resolved.call(*job.args)
+                else:
+                    await self.pool.run(resolved.call, *job.args)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
+                return False
+            self.stats.processed += 1
+            emit = bool(events)
+            if write or emit:
+                ms = (_perf_counter() - clock) * 1000
+                finished = started + ms / 1000
+                # Chosen again (the job may have spanned loop turns), if the start was written.
+                if write and (write := jlog.chosen or jlog.choose()):
+                    write(finished, _DONE, (job.jid, job.class_name, queue, ms))
+                if emit:
+                    events.emit(JobFinished(job, queue, started, finished))
+            return True
+        finally:
+            del running[tid]
 
     def _resolve(self, job: Job, raw: bytes) -> Resolved:
         """The registered callable; plain functions are looked up once per class name."""
@@ -250,27 +255,105 @@ def _function(job: Job) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: The two per-job lines (``msg % args``), as records' ``msg`` on the standard path.
+_START = "start jid=%s class=%s queue=%s"
+_DONE = "done jid=%s class=%s queue=%s ms=%.1f"
+
+_time = time.time
+_perf_counter = time.perf_counter
+
+#: Writes an INFO line ``msg % args`` as of ``created`` (epoch seconds): a handler's fast
+#: writer, or :meth:`_JobLog._record`. See :class:`_JobLog`.
+LineWriter = Callable[[float, str, tuple[Any, ...]], None]
+
+
 class _JobLog:
     """The per-job log lines without the stdlib's per-record cost.
 
-    ``Logger.info`` builds each record with ``LogRecord.__init__`` (time conversions, path
-    splitting, thread and process lookups) and, unless disabled, a stack walk for the caller.
-    Here a record is a copy of a template made once (same attributes as a real record), with the
-    message, arguments and times filled in, then handed to ``Logger.handle``: the level check,
-    filters, propagation and handlers are the normal ones. A custom log record factory is
-    respected by falling back to ``Logger.info``.
+    Once per event-loop turn (:meth:`choose`, cached in :attr:`chosen` until the turn ends)
+    the level is checked (``Logger.isEnabledFor(INFO)``, which honours level changes and
+    ``logging.disable``) and the way the lines are written is chosen:
+
+    * **Fast path.** If the record would reach exactly one handler (walking the logger and its
+      propagating parents, counting handlers whose level lets INFO through), that handler offers
+      an ``info_writer()`` returning a writer (the CLI's handler does, see
+      :mod:`verk_compat.cli.worker`), neither the logger nor the handler has filters, and no
+      custom log record factory is installed, the line ``msg % args`` goes straight to that
+      writer: no ``LogRecord``, no handler lock per line. The CLI's writer renders it exactly as
+      its formatter would and writes the lines of one loop turn with one ``write``.
+    * **Standard path** (anything else, e.g. a library user's own handlers, filters or record
+      factory): a real ``LogRecord`` (``msg`` and ``args`` as above, the usual attributes) is
+      handed to ``Logger.handle``, so levels, filters, propagation and handlers behave as
+      usual. To save the per-record cost the record is a copy of a template made once, with
+      the message, arguments and times filled in; with a custom record factory it is made by
+      ``Logger.info`` itself.
+
+    A logging configuration change (level, handlers, filters) made in the middle of a loop turn
+    applies from the next turn. A job's done line is written only if its start line was.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
+        #: The writer chosen for the current loop turn, False if INFO is off; None: not chosen
+        #: yet, call :meth:`choose`.
+        self.chosen: LineWriter | Literal[False] | None = None
         self._template: dict[str, Any] | None = None
         self._thread = 0
 
     def enabled(self) -> bool:
+        """Whether INFO lines are wanted now."""
         return self.logger.isEnabledFor(logging.INFO)
 
-    def info(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
-        """Log ``msg % args`` at INFO as of ``created`` (epoch seconds); call from one thread."""
+    def line(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
+        """Log ``msg % args`` at INFO as of ``created`` (if INFO is on)."""
+        write = self.chosen or self.choose()
+        if write:
+            write(created, msg, args)
+
+    def choose(self) -> LineWriter | Literal[False]:
+        """The writer for this loop turn, or False if INFO is off (cached in :attr:`chosen`
+        until the turn ends; call from the loop's thread)."""
+        if self.chosen is not None:
+            return self.chosen
+        writer: LineWriter | Literal[False] = False
+        if self.logger.isEnabledFor(logging.INFO):
+            writer = self.fast_writer() or self._record
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return writer  # no loop turn to cache it for: choose again next time
+        self.chosen = writer
+        loop.call_soon(self._forget)
+        return writer
+
+    def _forget(self) -> None:
+        self.chosen = None
+
+    def fast_writer(self) -> LineWriter | None:
+        """The only handler's line writer if the fast path applies now, else None."""
+        if logging.getLogRecordFactory() is not logging.LogRecord:
+            return None
+        logger: logging.Logger | None = self.logger
+        assert logger is not None
+        if logger.filters:
+            return None
+        found: list[logging.Handler] = []
+        while logger is not None:
+            for handler in logger.handlers:
+                if handler.level <= logging.INFO:
+                    found.append(handler)
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        if len(found) != 1 or found[0].filters:
+            return None
+        info_writer = getattr(found[0], "info_writer", None)
+        if info_writer is None:
+            return None
+        writer: LineWriter | None = info_writer()
+        return writer
+
+    def _record(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
         if logging.getLogRecordFactory() is not logging.LogRecord:
             self.logger.info(msg, *args)
             return
@@ -283,13 +366,13 @@ class _JobLog:
         record.args = args
         record.created = created
         record.msecs = int((created - int(created)) * 1000) + 0.0
-        record.relativeCreated = (created - _START) * 1000
+        record.relativeCreated = (created - _LOG_START) * 1000
         self.logger.handle(record)
 
     def _make_template(self) -> dict[str, Any]:
         self._thread = threading.get_ident()
         record = self.logger.makeRecord(
-            self.logger.name, logging.INFO, __file__, 0, "", (), None, "_run"
+            self.logger.name, logging.INFO, __file__, 0, "", (), None, "process"
         )
         template = dict(record.__dict__)
         if template.get("process") is not None:
@@ -298,4 +381,4 @@ class _JobLog:
 
 
 #: logging's start time, for ``relativeCreated``.
-_START: float = getattr(logging, "_startTime", time.time())
+_LOG_START: float = getattr(logging, "_startTime", time.time())

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -62,22 +64,99 @@ def load_app(spec: str) -> App:
 class _BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes records without a flush (a syscall) each; flushes at most every 0.2 s.
 
-    Two lines per job are on the hot path; logging.shutdown() flushes what is left.
+    Two lines per job are on the hot path, and they take a shortcut: :meth:`info_writer` gives
+    :mod:`verk_compat.processor` a writer that renders an INFO line exactly as
+    :class:`_FastFormatter` renders the record (no ``LogRecord``, no lock per line) and queues
+    it; the lines queued during one event-loop turn are written with one ``write`` at the end
+    of the turn, and before any record this handler emits, so the output keeps its order. The
+    processor uses the writer only while this handler is the only one its records would reach
+    and no filters are attached (see ``processor._JobLog``); otherwise job lines are ordinary
+    records. ``logging.shutdown()`` flushes what is left.
     """
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
         self._flushed = time.monotonic()
+        #: Pieces of rendered job lines not written yet (appended by the loop's thread only,
+        #: three per line).
+        self._lines: list[str] = []
+        self._write_scheduled = False
+        #: The start of a job line up to the message, for the millisecond ``_msecs``.
+        self._prefix = ""
+        self._msecs = -1
+
+    def info_writer(self) -> Callable[[float, str, tuple[Any, ...]], None] | None:
+        """``(created, msg, args)`` writing the INFO line ``msg % args`` as :meth:`emit` would,
+        or None when the formatter is not ours (then the caller logs records as usual)."""
+        formatter = self.formatter
+        if type(formatter) is not _FastFormatter:
+            return None
+        return functools.partial(self._info_line, formatter)
+
+    def _info_line(
+        self, formatter: _FastFormatter, created: float, msg: str, args: tuple[Any, ...]
+    ) -> None:
+        """Queue one INFO line as of ``created``; call from the event loop's thread."""
+        second = int(created)
+        msecs = int((created - second) * 1000)  # as LogRecord computes it
+        if msecs != self._msecs or second != formatter.second:
+            if second != formatter.second:
+                formatter.set_second(created)
+            self._msecs = msecs
+            self._prefix = f"{formatter.stamp},{msecs:03d}{formatter.info}"
+        self._lines += (self._prefix, msg % args, "\n")
+        if not self._write_scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._end_of_turn()
+                return
+            self._write_scheduled = True
+            loop.call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self._write_scheduled = False
+        self.acquire()
+        try:
+            self._write_lines()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": "job log lines"}))
+        finally:
+            self.release()
+        if time.monotonic() - self._flushed > 0.2:
+            self._flushed = time.monotonic()
+            self.flush()
+
+    def _write_lines(self) -> None:
+        """Write the queued lines (hold the handler's lock). Only the first ``n`` are taken:
+        the loop's thread may append meanwhile if another thread got here."""
+        lines = self._lines
+        n = len(lines)
+        if n:
+            chunk = lines[:n]
+            del lines[:n]
+            self.stream.write("".join(chunk))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + "\n")
+            text = self.format(record) + "\n"
+            if self._lines:
+                self._write_lines()
+            self.stream.write(text)
         except Exception:
             self.handleError(record)
             return
         if record.levelno >= logging.WARNING or time.monotonic() - self._flushed > 0.2:
             self._flushed = time.monotonic()
             self.flush()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_lines()
+        finally:
+            self.release()
+        super().flush()
 
 
 class _FastFormatter(logging.Formatter):
@@ -87,19 +166,24 @@ class _FastFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(f"%(asctime)s pid={os.getpid()} %(levelname)s: %(message)s")
         self._tail = f" pid={os.getpid()} "
-        self._second = -1
-        self._stamp = ""
+        #: What follows the milliseconds in an INFO line.
+        self.info = f"{self._tail}INFO: "
+        self.second = -1
+        self.stamp = ""
+
+    def set_second(self, created: float) -> None:
+        """Render the date part for the second of ``created``."""
+        self.second = int(created)
+        self.stamp = time.strftime(self.default_time_format, self.converter(created))
 
     def format(self, record: logging.LogRecord) -> str:
         if record.exc_info or record.exc_text or record.stack_info:
             return super().format(record)
         created = record.created
-        second = int(created)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime(self.default_time_format, self.converter(created))
+        if int(created) != self.second:
+            self.set_second(created)
         message = record.msg % record.args if record.args else str(record.msg)
-        return f"{self._stamp},{int(record.msecs):03d}{self._tail}{record.levelname}: {message}"
+        return f"{self.stamp},{int(record.msecs):03d}{self._tail}{record.levelname}: {message}"
 
 
 def _configure_logging(level: str) -> None:
@@ -124,6 +208,9 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     async def main() -> None:
         worker = Worker(app, **options)
         worker.install_signal_handlers()
+        # A forked child starts with these blocked (see _run_many): a signal the parent
+        # forwarded meanwhile is delivered now, to the worker's handlers.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
         log.info("worker %s on queues %s", worker.identity, worker.queues)
         try:
             await worker.run()
@@ -136,26 +223,44 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     return 0
 
 
+#: Signals the parent of ``--processes N`` forwards to its children.
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN)
+
+
 def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
-    """Fork ``processes`` workers, forward TERM/INT/TSTP to them, wait for all."""
+    """Fork ``processes`` workers, forward TERM/INT/TSTP/TTIN to them, wait for all.
+
+    The forwarded signals are blocked around each fork: a signal the parent gets meanwhile is
+    forwarded once the new child is listed, and the child (default handlers, signals still
+    blocked) receives it only once its worker's own handlers are installed (:func:`_run_one`),
+    so it always shuts down gracefully. A child flushes its log before it exits.
+    """
     children: list[int] = []
-    for _ in range(processes):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = _run_one(app, dict(options))
-            finally:
-                os._exit(code)
-        children.append(pid)
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGTSTP, signal.SIGTTIN):
+    for signum in _FORWARDED:
         signal.signal(signum, forward)
+    for _ in range(processes):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for signum in _FORWARDED:
+                    signal.signal(signum, signal.SIG_DFL)
+                code = _run_one(app, dict(options))
+            finally:
+                # os._exit skips the interpreter's exit: flush buffered log lines first.
+                with contextlib.suppress(Exception):
+                    logging.shutdown()
+                    sys.stdout.flush()
+                os._exit(code)
+        children.append(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     status = 0
     for child in children:
         _, code = os.waitpid(child, 0)
