@@ -81,8 +81,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.usefixtures("ruby_sidekiq"))
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     # With CI=true a skip is a failure: nothing may pass CI by not running.
-    if IN_CI and report.skipped and report.when in ("setup", "call"):
+    report: pytest.TestReport = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
-        report.longrepr = f"skipped under CI=true: {report.longrepr}"
+        report.longrepr = f"skipped under CI=true (a skip is a failure in CI): {reason}"
+    return report
