@@ -184,3 +184,16 @@ def test_processes_burst_exits_when_drained(r: redis.Redis, redis_url: str, tmp_
     assert sorted(j["args"][0] for j in lines(out)) == list(range(20))
     assert text.count("INFO: shutting down") == 2
     assert r.scard(K.processes) == 0 and r.keys("inprogress:*") == []
+
+
+def test_profile_sidekiq8_writes_integer_ms_failure_times(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    push(r, [Job.new("FailingJob", [1])])
+    proc = start(redis_url, tmp_path / "out.jsonl", "--burst", "--profile", "sidekiq8")
+    text = finish(proc)
+    assert proc.returncode == 0, text
+    (member,) = r.zrange(K.retry, 0, -1)
+    wire = json.loads(member)
+    assert isinstance(wire["failed_at"], int) and wire["failed_at"] > 10**12
+    assert wire["retry_count"] == 0 and wire["error_class"] == "RuntimeError"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -182,3 +183,35 @@ def test_backtrace_option_writes_error_backtrace() -> None:
     assert len(decode_backtrace(with_bt.error_backtrace)) == 1
     without = record_failure(Job.new("W", []), exc, queue="q", now=NOW)
     assert without.error_backtrace is None
+
+
+@given(st.integers(min_value=0, max_value=30), st.integers())
+def test_sidekiq8_jitter_is_rand_of_10_times_count_plus_one(count: int, seed: int) -> None:
+    delay = backoff(count, random.Random(seed), "sidekiq8")
+    assert count**4 + 15 <= delay < count**4 + 15 + 10 * (count + 1)
+
+
+def test_sidekiq8_jitter_covers_values_the_7x_formula_cannot_reach() -> None:
+    rng = random.Random(3)
+    extras = {backoff(3, rng, "sidekiq8") - 3**4 - 15 for _ in range(2000)}
+    assert extras == set(range(40))  # 7.x only yields multiples of 4 up to 36
+
+
+def test_sidekiq8_retry_for_replaces_the_count_limit() -> None:
+    # Sidekiq 8.1: with retry_for, only time counts, however many retries were made...
+    many = Job.new("W", [], retry=2, retry_for=600).replace(retry_count=5, failed_at=NOW - 60)
+    assert isinstance(decide(many, profile="sidekiq8"), Retry)
+    assert isinstance(decide(many), Dead)  # 7.x: count and time both apply
+    old = Job.new("W", [], retry_for=60).replace(retry_count=0, failed_at=NOW - 120)
+    assert isinstance(decide(old, profile="sidekiq8"), Dead)
+    # ...and without retry_for, only the count.
+    assert isinstance(
+        decide(Job.new("W", [], retry=2).replace(retry_count=1), profile="sidekiq8"), Dead
+    )
+
+
+def test_sidekiq8_profile_writes_failure_times_as_integer_ms() -> None:
+    decision = decide(Job.new("W", []), profile="sidekiq8")
+    assert isinstance(decision, Retry)
+    wire = json.loads(decision.payload.encode("sidekiq8"))
+    assert wire["failed_at"] == round(NOW * 1000) and isinstance(wire["failed_at"], int)

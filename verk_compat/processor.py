@@ -192,6 +192,7 @@ class Processor:
             path="global" if isinstance(exc, UnknownJob) else "local",
             default_retry=spec.retry if spec else True,
             retry_in=spec.retry_in if spec else None,
+            profile=self.profile,
         )
         log.warning(
             "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s",

@@ -5,9 +5,11 @@ decision. :func:`next_attempt` says what happens to a failed job: :class:`Retry`
 at a score), :class:`Dead` (ZADD ``dead``, trimmed) or :class:`Discard` (dropped). The worker's
 failure script applies the decision atomically.
 
-Rules follow Sidekiq 6.4 to 7.3 (the ``sidekiq7`` wire profile): ``retry_count`` is 0-based,
-jitter is ``rand(10) * (count + 1)``, and ``retry_for`` is checked *in addition to* the count
-(Sidekiq 7.1.3 to 8.0; 8.1 made them exclusive).
+``retry_count`` is 0-based in every version. Two rules depend on the wire profile: with
+``sidekiq6``/``sidekiq7`` (Sidekiq 6.4 to 7.3) jitter is ``rand(10) * (count + 1)`` and
+``retry_for`` is checked *in addition to* the count (7.1.3+); with ``sidekiq8`` (Sidekiq 8.1,
+the newest) jitter is ``rand(10 * (count + 1))`` and a job with ``retry_for`` is bounded by time
+only, one without it by count only.
 
 Keys touched: none.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .backtrace import encode_backtrace
-from .codec import Job
+from .codec import Job, Profile
 
 __all__ = [
     "DEAD_MAX_JOBS",
@@ -37,6 +39,7 @@ __all__ = [
     "backoff",
     "backtrace_lines",
     "error_class_name",
+    "jitter",
     "next_attempt",
     "record_failure",
     "retry_queue",
@@ -79,9 +82,17 @@ class Discard:
 Decision = Retry | Dead | Discard
 
 
-def backoff(count: int, rng: random.Random) -> float:
-    """Sidekiq <= 7.3's default delay in seconds for 0-based ``count``: count**4 + 15 + jitter."""
-    return float(count**4 + 15 + rng.randrange(10) * (count + 1))
+def jitter(count: int, rng: random.Random, profile: Profile = "sidekiq7") -> int:
+    """Sidekiq's random extra delay: ``rand(10) * (count + 1)`` (<= 7.3), ``rand(10 * (count + 1))``
+    (>= 8.0)."""
+    if profile == "sidekiq8":
+        return rng.randrange(10 * (count + 1))
+    return rng.randrange(10) * (count + 1)
+
+
+def backoff(count: int, rng: random.Random, profile: Profile = "sidekiq7") -> float:
+    """Sidekiq's default delay in seconds for 0-based ``count``: count**4 + 15 + jitter."""
+    return float(count**4 + 15 + jitter(count, rng, profile))
 
 
 def max_retries(retry: object) -> int:
@@ -138,12 +149,13 @@ def record_failure(job: Job, exc: BaseException, *, queue: str, now: float) -> J
     return job.replace(**changes)
 
 
-def _exhausted(job: Job, now: float) -> bool:
+def _exhausted(job: Job, now: float, profile: Profile = "sidekiq7") -> bool:
+    by_time = job.retry_for is not None and (job.failed_at or now) + job.retry_for < now
+    if profile == "sidekiq8" and job.retry_for is not None:
+        return by_time  # Sidekiq 8.1: retry_for replaces the count limit
     count = job.retry_count or 0
-    if count >= max_retries(job.retry):
-        return True
-    # Sidekiq 7.1.3+: retry_for bounds the time since the first failure as well.
-    return job.retry_for is not None and (job.failed_at or now) + job.retry_for < now
+    # Sidekiq 7.1.3 to 8.0: retry_for bounds the time since the first failure as well.
+    return count >= max_retries(job.retry) or by_time
 
 
 def _retries_on(job: Job, path: Literal["local", "global"], default_retry: bool | int) -> bool:
@@ -167,12 +179,14 @@ def next_attempt(
     path: Literal["local", "global"] = "local",
     default_retry: bool | int = True,
     retry_in: RetryIn | None = None,
+    profile: Profile = "sidekiq7",
 ) -> Decision:
     """Sidekiq's decision for a job that raised ``exc`` after being fetched from ``queue``.
 
     ``path`` is ``"global"`` when the job could not even be resolved (unknown class): then a
     missing ``retry`` key drops the job. ``default_retry`` is the registered job's option, used
-    when the payload has no ``retry`` key on the local path.
+    when the payload has no ``retry`` key on the local path. ``profile`` picks the version rules
+    (see the module docstring).
     """
     if not _retries_on(job, path, default_retry):
         return Discard(job, "retry disabled")
@@ -181,11 +195,10 @@ def next_attempt(
     custom = _custom_delay(retry_in, count, exc, failed)
     if custom == "discard":
         return Discard(failed, "retry_in returned discard")
-    if custom == "kill" or _exhausted(failed, now):
+    if custom == "kill" or _exhausted(failed, now, profile):
         return Discard(failed, "dead: false") if failed.dead is False else Dead(failed)
     base = float(custom) if isinstance(custom, float) else float(count**4 + 15)
-    jitter = rng.randrange(10) * (count + 1)
-    return Retry(at=now + base + jitter, payload=failed)
+    return Retry(at=now + base + jitter(count, rng, profile), payload=failed)
 
 
 def _custom_delay(

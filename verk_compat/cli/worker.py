@@ -288,6 +288,13 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
     show_default=True,
     help="Mean seconds between checks for dead processes' in-progress jobs.",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(["sidekiq6", "sidekiq7", "sidekiq8"]),
+    default="sidekiq7",
+    show_default=True,
+    help="Sidekiq version rules: timestamps, retry jitter, work-hash key name.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def worker(
     app_spec: str,
@@ -301,6 +308,7 @@ def worker(
     heartbeat_ttl: int,
     beat_interval: float,
     orphan_interval: float,
+    profile: str,
     log_level: str,
 ) -> None:
     """Run the jobs of MODULE:APP from the given queues (default: default=25)."""
@@ -315,6 +323,7 @@ def worker(
         "heartbeat_ttl": heartbeat_ttl,
         "beat_interval": beat_interval,
         "orphan_interval": orphan_interval,
+        "profile": profile,
         "log_level": log_level,
     }
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
