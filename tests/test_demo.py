@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 from click.testing import CliRunner
 
@@ -23,6 +24,15 @@ def test_demo_runs_every_job_and_leaves_one_retry(redis_url: str, r: redis.Redis
     assert (job.class_name, job.error_class, job.retry_count) == ("Demo::Flaky", "RuntimeError", 0)
     assert job.error_backtrace  # the job asked for backtrace: 5
     assert any("byte for byte" in line for line in lines)
+
+
+@pytest.mark.interop
+def test_demo_shows_ruby_sidekiq_reading_the_same_data(redis_url: str) -> None:
+    lines: list[str] = []
+    run_demo(redis_url, 10, say=lines.append)
+    text = "\n".join(lines)
+    assert "Sidekiq 6.4.1 (Ruby) reads the same Redis: processed=13 failed=1 retries=1" in text
+    assert "Ruby's RetrySet: Demo::Flaky RuntimeError: card declined" in text
 
 
 def test_demo_command_starts_its_own_redis() -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -111,6 +114,7 @@ def _demo(url: str, jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
             f"next try in {score - time.time():.0f}s"
         )
     raw_redis.close()
+    _ruby_view(url, say)
     return {"processed": processed, "failed": failed, "retries": len(retry), "results": results}
 
 
@@ -120,3 +124,31 @@ async def _drain(app: App, url: str) -> None:
         await worker.run()
     finally:
         await worker.aclose()
+
+
+_RUBY_VIEW = """
+require "sidekiq"
+require "sidekiq/api"
+Sidekiq.configure_client { |c| c.redis = { url: ENV.fetch("REDIS_URL") } }
+Sidekiq.logger.level = Logger::WARN
+Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+s = Sidekiq::Stats.new
+e = Sidekiq::RetrySet.new.first
+puts "   Sidekiq #{Sidekiq::VERSION} (Ruby) reads the same Redis: processed=#{s.processed} " \
+     "failed=#{s.failed} retries=#{s.retry_size}"
+puts "   Ruby's RetrySet: #{e.klass} #{e["error_class"]}: #{e["error_message"]}" if e
+"""
+
+
+def _ruby_view(url: str, say: Callable[[str], None]) -> None:
+    """Let real Ruby Sidekiq read what Python wrote, when it is installed."""
+    if shutil.which("ruby") is None or shutil.which("sidekiq") is None:
+        say("\n4. (Install ruby-sidekiq to see Ruby Sidekiq read the same data.)")
+        return
+    say("\n4. Ask real Ruby Sidekiq what it sees:")
+    env = {**os.environ, "REDIS_URL": url}
+    proc = subprocess.run(
+        ["ruby", "-e", _RUBY_VIEW], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    for line in (proc.stdout or proc.stderr).splitlines():
+        say(line)
