@@ -1,0 +1,48 @@
+"""The admin API in Sidekiq's nouns, on a sync ``redis.Redis`` (bytes replies).
+
+:class:`Stats`, :class:`Queue`, :class:`ScheduledSet`, :class:`RetrySet`, :class:`DeadSet` and
+:class:`ProcessSet` read and act on the same keys Ruby's ``Sidekiq::Stats``, ``Sidekiq::Queue``,
+``Sidekiq::ScheduledSet``/``RetrySet``/``DeadSet`` and ``Sidekiq::ProcessSet`` use, under the
+namespace of an optional :class:`~verk_compat.keys.Keys`. Jobs are named by their exact bytes;
+moves between sets and queues are single Lua scripts. :func:`connect` builds a client from a URL.
+
+Keys touched: see each module (``stats``, ``queue``, ``sets``, ``processes``).
+"""
+
+from __future__ import annotations
+
+import redis
+
+from .processes import Process, ProcessSet
+from .pure import DayStat
+from .queue import Queue
+from .records import JobRecord, SortedEntry
+from .sets import DeadSet, JobSet, RetrySet, ScheduledSet
+from .stats import Stats
+
+__all__ = [
+    "DayStat",
+    "DeadSet",
+    "JobRecord",
+    "JobSet",
+    "Process",
+    "ProcessSet",
+    "Queue",
+    "RetrySet",
+    "ScheduledSet",
+    "SortedEntry",
+    "Stats",
+    "connect",
+]
+
+
+def connect(url: str, *, timeout: float = 5.0) -> redis.Redis:
+    """A sync client for ``url`` with connect/read timeouts, so a dead server fails fast.
+
+    Raises:
+        ValueError: a malformed URL.
+    """
+    try:
+        return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    except ValueError as exc:
+        raise ValueError(f"bad Redis URL: {exc}") from None

@@ -1,0 +1,96 @@
+"""``Queue``: one Sidekiq queue list, as ``Sidekiq::Queue`` sees it.
+
+Keys touched: ``queues`` (SSCAN, SREM on clear), ``queue:<name>`` (LLEN, LINDEX -1, LRANGE,
+LREM of exact bytes, UNLINK on clear); all under the namespace of ``keys``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from redis import Redis
+
+from ..codec import now
+from ..keys import Keys
+from .pure import decode_or_none, payload_latency
+from .records import Base, JobRecord
+
+__all__ = ["PAGE", "Queue"]
+
+#: Entries read per LRANGE while iterating (Sidekiq reads 50).
+PAGE = 100
+
+
+class Queue(Base):
+    """The list ``queue:<name>``: index 0 is the newest job, -1 the next to run.
+
+    Args:
+        redis: A sync client (bytes replies).
+        name: The queue name (``default`` by default).
+        keys: Key builder (namespace); plain Sidekiq keys when ``None``.
+    """
+
+    def __init__(self, redis: Redis, name: str = "default", *, keys: Keys | None = None) -> None:
+        super().__init__(redis, keys)
+        self.name = name
+        self.key = self.keys.queue(name)
+
+    @classmethod
+    def all(cls, redis: Redis, keys: Keys | None = None) -> list[Queue]:
+        """Every queue named in the ``queues`` set, sorted by name."""
+        keys = keys or Keys()
+        names = sorted(_text(n) for n in redis.sscan_iter(keys.queues))
+        return [cls(redis, name, keys=keys) for name in names]
+
+    def size(self) -> int:
+        """LLEN of the queue."""
+        return int(self.redis.llen(self.key))
+
+    def latency(self, at: float | None = None) -> float:
+        """Seconds the oldest job has waited: ``now - enqueued_at`` (else ``created_at``)."""
+        oldest: Any = self.redis.lindex(self.key, -1)
+        return payload_latency(oldest, now() if at is None else at)
+
+    def __iter__(self) -> Iterator[JobRecord]:
+        """Every job, newest first, paged; jobs taken meanwhile shift the pages like Sidekiq's."""
+        for raw in self._raw_records():
+            yield JobRecord(raw, decode_or_none(raw))
+
+    def find_job(self, jid: str) -> JobRecord | None:
+        """The first job with ``jid`` (a scan of the whole list: slow on long queues)."""
+        needle = jid.encode()
+        for record in self._raw_records():
+            if needle in record:
+                found = JobRecord(record, decode_or_none(record))
+                if found.jid == jid:
+                    return found
+        return None
+
+    def _raw_records(self) -> Iterator[bytes]:
+        start = 0
+        while True:
+            page: Any = self.redis.lrange(self.key, start, start + PAGE - 1)
+            if not page:
+                return
+            yield from page
+            start += len(page)
+
+    def delete(self, record: JobRecord | bytes) -> bool:
+        """LREM one copy of the exact bytes; True if a job was removed."""
+        raw = record if isinstance(record, bytes) else record.raw
+        removed: Any = self.redis.lrem(self.key, 1, raw)  # type: ignore[arg-type]
+        return int(removed) > 0
+
+    def clear(self) -> int:
+        """UNLINK the list and SREM the name from ``queues`` (one MULTI); jobs removed."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.llen(self.key)
+        pipe.unlink(self.key)
+        pipe.srem(self.keys.queues, self.name)
+        size, _unlinked, _removed = pipe.execute()
+        return int(size)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,155 @@
+"""``verk-compat retries|dead|scheduled``: list and act on Sidekiq's sorted sets of jobs.
+
+``retries``: list, retry, delete, kill; ``dead``: list, retry, delete, clear; ``scheduled``:
+list, delete, enqueue. An action takes one JID or ``--all``; each job moves atomically by its
+exact bytes (see :mod:`verk_compat.api.sets`).
+
+Keys touched: ``retry``, ``dead``, ``schedule``, and ``queue:<q>`` + ``queues`` when a job goes
+back to its queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import click
+
+from ..api import DeadSet, JobSet, RetrySet, ScheduledSet, SortedEntry
+from ..errors import InvalidJob
+from ._admin import admin_options, emit, fmt_time, render_table, session, shorten
+
+__all__ = ["dead", "retries", "scheduled"]
+
+SetClass = type[JobSet]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One subcommand acting on a JID or on ``--all``."""
+
+    name: str
+    done: str
+    one: Callable[[Any, SortedEntry], bool]
+    every: Callable[[Any], int]
+    help: str
+
+
+ACTIONS = {
+    "retry": Action(
+        "retry", "retried", lambda s, e: s.retry(e), lambda s: s.retry_all(),
+        "Push the job back to its queue now (retry_count - 1, as Sidekiq's Retry Now).",
+    ),
+    "enqueue": Action(
+        "enqueue", "enqueued", lambda s, e: s.add_to_queue(e), lambda s: s.add_all_to_queue(),
+        "Push the job to its queue now (Sidekiq Web's Add to Queue).",
+    ),
+    "delete": Action(
+        "delete", "deleted", lambda s, e: s.delete(e), lambda s: s.delete_all(),
+        "Delete the job.",
+    ),
+    "kill": Action(
+        "kill", "killed", lambda s, e: s.kill(e), lambda s: s.kill_all(),
+        "Move the job to the dead set (trimmed to 10,000 jobs / 180 days).",
+    ),
+}  # fmt: skip
+
+SCORE_LABEL = {"retry": "retry at", "dead": "died at", "schedule": "run at"}
+
+
+def entry_row(entry: SortedEntry) -> tuple[Any, ...]:
+    """One table row: time, jid, class, queue, retry_count, error."""
+    job = entry.job
+    if job is None:
+        return (fmt_time(entry.score), "-", "(invalid payload)", "", "", "")
+    error = f"{job.error_class}: {job.error_message}" if job.error_class else ""
+    count = "" if job.retry_count is None else job.retry_count
+    return (fmt_time(entry.score), job.jid, job.class_name, job.queue, count, shorten(error))
+
+
+def _list_command(set_cls: SetClass) -> click.Command:
+    @click.command(name="list")
+    @click.option("--limit", default=50, show_default=True, help="Entries shown (0 = all).")
+    @admin_options
+    def command(limit: int, redis_url: str | None, namespace: str | None, as_json: bool) -> None:
+        """List entries, latest score first."""
+        with session(redis_url, namespace) as (client, keys):
+            jobs = set_cls(client, keys=keys)
+            size = jobs.size()
+            entries = list(islice(jobs, limit or None))
+        data = {"set": set_cls.name, "size": size, "entries": [e.summary() for e in entries]}
+        headers = (SCORE_LABEL[set_cls.name], "jid", "class", "queue", "retries", "error")
+
+        def human() -> str:
+            shown = f"{len(entries)} of {size} in {set_cls.name}"
+            return render_table(headers, [entry_row(e) for e in entries]) + f"\n({shown})"
+
+        emit(as_json, data, human)
+
+    return command
+
+
+def _action_command(set_cls: SetClass, action: Action) -> click.Command:
+    @click.command(name=action.name, help=f"{action.help} Give a JID or --all.")
+    @click.argument("jid", required=False)
+    @click.option("--all", "all_", is_flag=True, help="Every job of the set.")
+    @admin_options
+    def command(
+        jid: str | None, all_: bool, redis_url: str | None, namespace: str | None, as_json: bool
+    ) -> None:
+        if bool(jid) == all_:
+            raise click.UsageError("give one JID or --all")
+        with session(redis_url, namespace) as (client, keys):
+            jobs = set_cls(client, keys=keys)
+            count = action.every(jobs) if all_ else _one(jobs, action, str(jid))
+        data = {"set": set_cls.name, "action": action.name, "count": count, "jid": jid}
+        emit(as_json, data, lambda: f"{action.done} {count} job(s) from {set_cls.name}")
+
+    return command
+
+
+def _one(jobs: JobSet, action: Action, jid: str) -> int:
+    entry = jobs.find_job(jid)
+    if entry is None:
+        raise click.ClickException(f"no job with jid {jid} in {jobs.name}")
+    try:
+        moved = action.one(jobs, entry)
+    except InvalidJob as exc:
+        raise click.ClickException(str(exc)) from None
+    if not moved:
+        raise click.ClickException(f"job {jid} left {jobs.name} before it could be {action.done}")
+    return 1
+
+
+def _clear_command(set_cls: SetClass) -> click.Command:
+    @click.command(name="clear")
+    @admin_options
+    def command(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
+        """Delete every job of the set."""
+        with session(redis_url, namespace) as (client, keys):
+            count = set_cls(client, keys=keys).clear()
+        data = {"set": set_cls.name, "action": "clear", "count": count}
+        emit(as_json, data, lambda: f"cleared {count} job(s) from {set_cls.name}")
+
+    return command
+
+
+def _group(name: str, set_cls: SetClass, actions: tuple[str, ...], help_text: str) -> click.Group:
+    group = click.Group(name=name, help=help_text)
+    group.add_command(_list_command(set_cls))
+    for action in actions:
+        group.add_command(_action_command(set_cls, ACTIONS[action]))
+    if set_cls is DeadSet:
+        group.add_command(_clear_command(set_cls))
+    return group
+
+
+retries = _group(
+    "retries", RetrySet, ("retry", "delete", "kill"), "Jobs waiting to be retried (retry)."
+)
+dead = _group("dead", DeadSet, ("retry", "delete"), "Jobs out of retries (dead).")
+scheduled = _group(
+    "scheduled", ScheduledSet, ("delete", "enqueue"), "Jobs scheduled for later (schedule)."
+)
