@@ -123,6 +123,52 @@ class Keys:
             raise ValueError(f"not an in-progress key: {text!r}")
         return parts[0], ":".join(parts[1:])
 
+    # -- migration (verk_compat.migrate) -------------------------------------------------------
+
+    def quarantine(self, source: str) -> str:
+        """LIST of payloads a migration could not convert, from source key ``source``.
+
+        Each element is a JSON wrapper ``{"reason","source_key","raw"}`` (RPUSH, oldest first).
+        """
+        return self._k(f"verk:quarantine:{source}")
+
+    def migrate_progress(self, source: str) -> str:
+        """HASH on the *source* server: a cross-server migration's marker for key ``source``.
+
+        Fields ``run`` (run id), ``seq`` (last sequence number), ``pending``/``raw``/``score``
+        (the element being moved, if any).
+        """
+        return self._k(f"verk:migrate:progress:{source}")
+
+    @property
+    def migrate_applied(self) -> str:
+        """HASH on the *target* server: ``<run>|<source key>`` -> last applied sequence number."""
+        return self._k("verk:migrate:applied")
+
+    def key(self, logical: str) -> str:
+        """Any logical (un-namespaced) key name under this namespace, for migration renames."""
+        return self._k(logical)
+
+    def logical(self, key: str | bytes) -> str | None:
+        """The logical name of ``key`` under this namespace (inverse of :meth:`key`), or None."""
+        text = key.decode() if isinstance(key, bytes) else key
+        if not self.namespace:
+            return text
+        prefix = self.namespace + ":"
+        return text[len(prefix) :] if text.startswith(prefix) else None
+
+    def inprogress_queue_pattern(self, queue: str) -> str:
+        """SCAN pattern of every in-progress list of ``queue`` (Verk 1.x uses the same names)."""
+        return _escape(self._k(f"inprogress:{queue}:")) + "*"
+
+    def pattern(self) -> str:
+        """SCAN pattern of every key under this namespace (every key when there is none)."""
+        return _escape(self.namespace) + ":*" if self.namespace else "*"
+
+    def queue_pattern(self) -> str:
+        """SCAN pattern of every queue list (glob characters escaped)."""
+        return _escape(self.queue("")) + "*"
+
 
 @dataclass(frozen=True, slots=True)
 class ResqueKeys:
@@ -144,3 +190,14 @@ class ResqueKeys:
     @property
     def failed(self) -> str:
         return self._k("failed")
+
+    # -- migration (verk_compat.migrate) -------------------------------------------------------
+
+    def queue_pattern(self) -> str:
+        """SCAN pattern of every queue list (glob characters in the namespace escaped)."""
+        return _escape(self.queue("")) + "*"
+
+
+def _escape(text: str) -> str:
+    """``text`` with Redis glob characters (``*?[]\\``) escaped, for SCAN MATCH patterns."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

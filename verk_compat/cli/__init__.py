@@ -26,3 +26,18 @@ main.add_command(worker)
 from .demo import demo  # noqa: E402
 
 main.add_command(demo)
+from .stats import queues, stats  # noqa: E402
+
+main.add_command(stats)
+main.add_command(queues)
+from .sets import dead, retries, scheduled  # noqa: E402
+
+main.add_command(retries)
+main.add_command(dead)
+main.add_command(scheduled)
+from .processes import processes  # noqa: E402
+
+main.add_command(processes)
+from .migrate import migrate  # noqa: E402
+
+main.add_command(migrate)

@@ -1,0 +1,132 @@
+"""``verk-compat migrate MODE``: move queues between Resque, Sidekiq, namespaces, Verk 1.x, servers.
+
+Thin: parses options, calls :func:`verk_compat.migrate.migrate`, prints progress and the count
+check. Redis keys: those of :mod:`verk_compat.migrate.plans` and :mod:`verk_compat.migrate.engine`
+(``verk:quarantine:<source key>``, ``verk:migrate:progress:<source key>``,
+``verk:migrate:applied``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import redis
+
+from ..client import default_url
+from ..errors import VerkError
+from ..migrate import MODES, Result
+from ..migrate import migrate as run_migration
+
+__all__ = ["migrate"]
+
+_COUNTS = ("before", "moved", "quarantined", "unchanged", "left")
+
+
+def _line(entry: dict[str, Any]) -> str:
+    counts = ", ".join(f"{name} {entry[name]}" for name in _COUNTS)
+    extra = f", conflicts {entry['conflicts']}" if entry["conflicts"] else ""
+    extra += f", recovered {entry['recovered']}" if entry["recovered"] else ""
+    return f"  {entry['source']} -> {entry['target']}: {counts}{extra}"
+
+
+def render(result: Result) -> str:
+    """The human summary: one line per key, samples, reasons, the count check."""
+    data = result.as_dict()
+    title = f"migrate {data['mode']}" + (" (dry run: nothing written)" if data["dry_run"] else "")
+    lines = [title]
+    for entry in data["keys"]:
+        lines.append(_line(entry) + ("" if entry["ok"] else "  COUNT MISMATCH"))
+        lines += [f"    sample: {sample}" for sample in entry["samples"]]
+        lines += [f"    quarantine reason: {reason}" for reason in entry["reasons"]]
+    if data["skipped"]:
+        shown = ", ".join(data["skipped"][:10])
+        more = f" (+{len(data['skipped']) - 10} more)" if len(data["skipped"]) > 10 else ""
+        lines.append(f"  skipped (not migrated): {shown}{more}")
+    t = data["totals"]
+    check = (
+        f"check: before {t['before']} = moved {t['moved']} + quarantined {t['quarantined']}"
+        f" + unchanged {t['unchanged']} + left {t['left']}"
+    )
+    lines.append(check + ("  OK" if data["ok"] else "  MISMATCH (the source changed meanwhile?)"))
+    return "\n".join(lines)
+
+
+def _client(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url)
+    client.ping()
+    return client
+
+
+@click.command()
+@click.argument("mode", type=click.Choice(MODES))
+@click.option("--from-url", envvar="REDIS_URL", help="Source Redis URL [env REDIS_URL].")
+@click.option("--to-url", help="Target Redis URL (default: the source).")
+@click.option("--namespace", default="", help="Sidekiq namespace (see --help of each mode).")
+@click.option("--to-namespace", default="", help="namespace mode: target namespace (plain).")
+@click.option("--resque-namespace", default="resque", show_default=True)
+@click.option("--queue", "queues", multiple=True, help="Only this queue (repeatable).")
+@click.option(
+    "--failed",
+    type=click.Choice(("dead", "retry", "skip")),
+    default="dead",
+    show_default=True,
+    help="resque-to-sidekiq: where Resque's failed list goes.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(("sidekiq6", "sidekiq7", "sidekiq8")),
+    default="sidekiq7",
+    show_default=True,
+)
+@click.option("--dry-run", is_flag=True, help="Count and show samples; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def migrate(
+    mode: str,
+    from_url: str | None,
+    to_url: str | None,
+    namespace: str,
+    to_namespace: str,
+    resque_namespace: str,
+    queues: tuple[str, ...],
+    failed: str,
+    profile: str,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Migrate queued jobs. MODE is one of:
+
+    \b
+    resque-to-sidekiq  resque:queue:Q -> queue:Q (order kept), resque:failed -> dead
+    sidekiq-to-resque  queue:Q -> resque:queue:Q as {"class","args"} (order kept)
+    namespace          NS:* -> plain keys (--namespace NS), or to --to-namespace
+    verk-to-sidekiq    Verk 1.x payloads -> Sidekiq (in place on one server)
+    copy               every Sidekiq data key from --from-url to --to-url
+
+    --namespace is the Sidekiq target namespace for resque-to-sidekiq and verk-to-sidekiq,
+    the source namespace otherwise. Each job moves exactly once; payloads that cannot be
+    converted go to verk:quarantine:<source key>. Exits 1 if the final count check fails.
+    """
+    try:
+        src = _client(from_url or default_url())
+        dst = _client(to_url) if to_url else None
+        echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+        result = run_migration(
+            mode,  # type: ignore[arg-type]  # click.Choice(MODES)
+            src,
+            dst,
+            namespace=namespace,
+            to_namespace=to_namespace,
+            resque_namespace=resque_namespace,
+            queues=queues or None,
+            failed=failed,  # type: ignore[arg-type]  # click.Choice
+            profile=profile,  # type: ignore[arg-type]  # click.Choice
+            dry_run=dry_run,
+            progress=echo,
+        )
+    except (redis.RedisError, VerkError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
+    if not result.ok:
+        raise SystemExit(1)

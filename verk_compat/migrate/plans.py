@@ -1,0 +1,213 @@
+"""Which keys each migration moves, and how: builds the :class:`~.engine.Unit` list.
+
+Redis keys read (to discover queues and data keys; nothing is written here):
+    * Resque: ``<rns>:queues`` (SET), ``<rns>:queue:<q>`` (LIST), ``<rns>:failed`` (LIST).
+    * Sidekiq / Verk 1.x: ``[ns:]queues``, ``[ns:]queue:<q>``, ``[ns:]schedule``, ``[ns:]retry``,
+      ``[ns:]dead``, ``[ns:]stat:*``, ``[ns:]inprogress:<q>:<id>``.
+
+List ends (wire doc §5): Resque RPUSHes and LPOPs (index 0 oldest), Sidekiq LPUSHes and pops
+from the right (index -1 oldest). Taking from one end and pushing to the other keeps run order.
+Process hashes, work/workers hashes, signal lists, ``processes`` and locks are ephemeral and
+never moved; any other unknown key is listed as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
+
+from redis import Redis
+
+from ..codec import Profile
+from ..keys import Keys, ResqueKeys
+from .convert import (
+    identity,
+    resque_failure_to_sidekiq,
+    resque_to_sidekiq,
+    sidekiq_to_resque,
+    verk1_to_sidekiq,
+)
+from .engine import Kind, Unit
+
+__all__ = ["Failed", "Plan", "classify", "copy", "namespace", "resque", "to_resque", "verk1"]
+
+Failed = Literal["dead", "retry", "skip"]
+
+
+@dataclass
+class Plan:
+    """The units to run, and the keys deliberately left alone."""
+
+    units: list[Unit] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _text(data: bytes | str) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+def _queues(
+    src: Redis, members: str, pattern: str, prefix: str, only: Sequence[str] | None
+) -> list[str]:
+    if only:
+        return list(dict.fromkeys(only))
+    names = {_text(m) for m in src.smembers(members)}
+    names |= {_text(k)[len(prefix) :] for k in src.scan_iter(match=pattern, _type="list")}
+    return sorted(names)
+
+
+def resque(
+    src: Redis,
+    *,
+    resque_ns: str = "resque",
+    namespace: str = "",
+    queues: Sequence[str] | None = None,
+    failed: Failed = "dead",
+    profile: Profile = "sidekiq7",
+) -> Plan:
+    """Resque -> Sidekiq: each queue LPOP (oldest) -> LPUSH; ``failed`` -> ``dead``/``retry``."""
+    rk, sk = ResqueKeys(resque_ns), Keys(namespace)
+    plan = Plan()
+    for q in _queues(src, rk.queues, rk.queue_pattern(), rk.queue(""), queues):
+        conv = partial(resque_to_sidekiq, queue=q, profile=profile)
+        plan.units.append(Unit(rk.queue(q), "LEFT", sk.queue(q), "LEFT", conv, (sk.queues, q)))
+    if failed != "skip":
+        target = sk.dead if failed == "dead" else sk.retry
+        conv = partial(resque_failure_to_sidekiq, profile=profile)
+        plan.units.append(Unit(rk.failed, "LEFT", target, "ZSET", conv))
+    return plan
+
+
+def to_resque(
+    src: Redis,
+    *,
+    namespace: str = "",
+    resque_ns: str = "resque",
+    queues: Sequence[str] | None = None,
+) -> Plan:
+    """Sidekiq -> Resque: each queue RPOP (oldest) -> RPUSH ``{"class","args"}``.
+
+    Sidekiq's ``schedule``/``retry``/``dead`` have no Resque equivalent and are listed as skipped.
+    """
+    sk, rk = Keys(namespace), ResqueKeys(resque_ns)
+    plan = Plan()
+    for q in _queues(src, sk.queues, sk.queue_pattern(), sk.queue(""), queues):
+        unit = Unit(sk.queue(q), "RIGHT", rk.queue(q), "RIGHT", sidekiq_to_resque, (rk.queues, q))
+        plan.units.append(unit)
+    plan.skipped += [k for k in (sk.schedule, sk.retry, sk.dead) if src.exists(k)]
+    return plan
+
+
+def classify(logical: str) -> tuple[Kind, Kind, str] | None:
+    """``(source kind, target kind, Redis type)`` of a Sidekiq data key, ``None`` for others.
+
+    Lists (``queue:*``, ``inprogress:*``) move RPOP -> LPUSH, which keeps their order.
+    """
+    if logical == "queues":
+        return "SET", "SET", "set"
+    if logical.startswith(("queue:", "inprogress:")):
+        return "RIGHT", "LEFT", "list"
+    if logical in ("schedule", "retry", "dead"):
+        return "ZSET", "ZSET", "zset"
+    if logical.startswith("stat:"):
+        return "COUNTER", "COUNTER", "string"
+    return None
+
+
+def _wanted(keys: Keys, logical: str, queues: Sequence[str] | None) -> bool:
+    if not queues:
+        return True
+    if logical.startswith("queue:"):
+        return keys.queue_name(keys.key(logical)) in queues
+    if logical.startswith("inprogress:"):
+        return _inprogress_queue(Keys(), logical) in queues
+    return False  # sets, sorted sets and counters span queues: moved only without --queue
+
+
+def namespace(
+    src: Redis,
+    *,
+    from_ns: str,
+    to_ns: str,
+    queues: Sequence[str] | None = None,
+) -> Plan:
+    """Rename Sidekiq data keys from namespace ``from_ns`` to ``to_ns`` ("" = plain).
+
+    Values, members and scores move untouched. Moving queue lists also SADDs the queue name to
+    the target ``queues`` set.
+    """
+    src_keys, dst_keys = Keys(from_ns), Keys(to_ns)
+    plan = Plan()
+    order = {"list": 0, "zset": 1, "set": 2, "string": 3}
+    found: list[tuple[int, str, Unit]] = []
+    for key in sorted(_text(k) for k in src.scan_iter(match=src_keys.pattern(), count=1000)):
+        logical = src_keys.logical(key)
+        kinds = None if logical is None else classify(logical)
+        if logical is None or kinds is None or not _wanted(src_keys, logical, queues):
+            plan.skipped.append(key)
+            continue
+        src_kind, dst_kind, type_ = kinds
+        if _text(src.type(key)) != type_:
+            plan.skipped.append(key)
+            continue
+        register = None
+        if logical.startswith("queue:"):
+            register = (dst_keys.queues, src_keys.queue_name(key))
+        unit = Unit(key, src_kind, dst_keys.key(logical), dst_kind, identity, register)
+        found.append((order[type_], key, unit))
+    plan.units = [unit for _, _, unit in sorted(found, key=lambda t: (t[0], t[1]))]
+    return plan
+
+
+def copy(src: Redis, *, ns: str = "", queues: Sequence[str] | None = None) -> Plan:
+    """Redis A -> Redis B, same layout: :func:`namespace` with the same namespace both sides."""
+    return namespace(src, from_ns=ns, to_ns=ns, queues=queues)
+
+
+def _inprogress(src: Redis, keys: Keys, queue: str) -> Iterable[str]:
+    pattern = keys.inprogress_queue_pattern(queue)
+    found = sorted(_text(k) for k in src.scan_iter(match=pattern, _type="list"))
+    prefix = keys.inprogress(queue, "")
+    return [
+        key
+        for key in found  # Verk's node id has no ":"; verk-compat's identity is host:pid:hex
+        if ":" not in key[len(prefix) :] or _inprogress_queue(keys, key) == queue
+    ]
+
+
+def _inprogress_queue(keys: Keys, key: str) -> str | None:
+    try:
+        return keys.inprogress_parts(key)[0]
+    except ValueError:
+        return None
+
+
+def verk1(
+    src: Redis,
+    *,
+    in_place: bool,
+    namespace: str = "",
+    queues: Sequence[str] | None = None,
+    profile: Profile = "sidekiq7",
+) -> Plan:
+    """Verk 1.x -> Sidekiq. Verk uses Sidekiq's plain key names, so on one server (no target
+    namespace) payloads are converted in place (LPOS + LSET, order untouched); otherwise each
+    queue moves RPOP -> LPUSH. Verk in-progress lists go back to the pop end of their queue
+    (LPOP -> RPUSH, as Verk's own requeue does); ``schedule``/``retry``/``dead`` members are
+    converted with their scores. Payloads already in Sidekiq form are left (or moved) as is.
+    """
+    vk, sk = Keys(), Keys(namespace)
+    plan = Plan()
+    for q in _queues(src, vk.queues, vk.queue_pattern(), vk.queue(""), queues):
+        conv = partial(verk1_to_sidekiq, queue=q, profile=profile)
+        kinds: tuple[Kind, Kind] = ("LPOS", "LSET") if in_place else ("RIGHT", "LEFT")
+        plan.units.append(Unit(vk.queue(q), kinds[0], sk.queue(q), kinds[1], conv, (sk.queues, q)))
+        for key in _inprogress(src, vk, q):
+            plan.units.append(Unit(key, "LEFT", sk.queue(q), "RIGHT", conv, (sk.queues, q)))
+    if not queues:
+        conv = partial(verk1_to_sidekiq, profile=profile)
+        for name in ("schedule", "retry", "dead"):
+            plan.units.append(Unit(vk.key(name), "ZSET", sk.key(name), "ZSET", conv))
+    return plan
