@@ -77,7 +77,7 @@ _MS = MS_THRESHOLD
 
 def _kept_s(value: Any) -> bool:
     """Whether ``render`` (seconds) returns this decoded timestamp itself (None counts as kept)."""
-    return value is None or (type(value) is float and 1e-4 <= value < 1e16)
+    return value is None or (type(value) is float and 1e-4 <= value < 1e15)
 
 
 def encode_new(job: Job, ms: bool) -> bytes:
@@ -88,7 +88,7 @@ def encode_new(job: Job, ms: bool) -> bytes:
         # Job.new without options, no field assigned since: created_at is the only timestamp
         # and there are no tags, so the struct is the payload unless created_at needs rendering
         created = wire.created_at
-        if type(created) is float and 1e-4 <= created < 1e16:
+        if type(created) is float and 1e-4 <= created < 1e15:
             wire.args = args
             return _encode(wire)
     created, enqueued, failed, retried = _TS_GET(wire)

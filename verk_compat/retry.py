@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import random
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "next_attempt",
     "record_failure",
     "retry_queue",
+    "scrub",
 ]
 
 DEFAULT_MAX_RETRIES = 25
@@ -115,11 +117,26 @@ def error_class_name(exc: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """Ruby's ``String#scrub``: what is not UTF-8 (lone surrogates, e.g. from ``os.fsdecode``)
+    becomes U+FFFD, one per surrogate, so the text can be written as JSON."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def error_message(exc: BaseException) -> str:
-    """``str(exc)`` cut to 10,000 characters; never raises (Sidekiq's fallback text)."""
+    """``str(exc)`` cut to 10,000 characters and scrubbed; never raises (Sidekiq's fallback)."""
     try:
         text: str = str(exc)
-        return text[:MAX_MESSAGE]
+        return scrub(text[:MAX_MESSAGE])
     except Exception:
         return "!!! ERROR MESSAGE THREW AN ERROR !!!"
 
@@ -127,7 +144,7 @@ def error_message(exc: BaseException) -> str:
 def backtrace_lines(exc: BaseException) -> list[str]:
     """Frames in Ruby's shape (``file:line:in `func'``), innermost first like Ruby's."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return [f"{f.filename}:{f.lineno}:in `{f.name}'" for f in reversed(frames)]
+    return [scrub(f"{f.filename}:{f.lineno}:in `{f.name}'") for f in reversed(frames)]
 
 
 def record_failure(job: Job, exc: BaseException, *, queue: str, now: float) -> Job:

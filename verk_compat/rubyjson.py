@@ -3,7 +3,9 @@
 Ruby's ``JSON.generate`` writes compact JSON with raw UTF-8, ``/`` unescaped and controls as
 ``\\uXXXX`` (lowercase hex), which is what msgspec writes too. Floats differ: both write the
 shortest round-trip digits, but Ruby writes ``1.0e+20`` / ``1.0e-05`` where msgspec writes ``1e20``
-/ ``0.00001``. :func:`dumps` rewrites those number tokens (never the inside of strings).
+/ ``0.00001``, and ``1.0e+15`` for a whole number in [1e15, 1e16) (``Float#to_s`` keeps the fixed
+form there only for a value with a fraction, e.g. ``1234567890123456.8``) where msgspec writes
+``1000000000000000.0``. :func:`dumps` rewrites those number tokens (never the inside of strings).
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ _encode = ENCODER.encode
 # nothing inside them is touched.
 _TOKEN = re.compile(
     rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'  # a string, whole
-    rb"|(?<![\d.])-?(?:\d++(?:\.\d++)?+e[+-]?\d++|0\.0000\d*+)"  # a whole number token (atomic)
+    rb"|(?<![\d.])-?(?:\d++(?:\.\d++)?+e[+-]?\d++|0\.0000\d*+|[1-9]\d{15}\.0(?!\d))"  # a number
 )
 # Cheap pre-checks: ``0.0000``, or an exponent (searched from the literal ``e``) preceded by a digit
 # and ending where a number can end (so hex ids such as ``"4e7a"`` rarely match).
 _GUARD_E = re.compile(rb"e(?<=\de)[+-]?\d+(?:[,\]}]|$)")
+# A whole float in [1e15, 1e16) as msgspec writes it: 16 digits then ``.0`` (searched from the
+# literal ``.0``, so payloads without one are passed over quickly).
+_GUARD_16 = re.compile(rb"\.0(?<=\d{16}\.0)(?:[,\]}]|$)")
 
 
 class _Rewrite(Exception):
@@ -38,8 +43,13 @@ class _Rewrite(Exception):
 
 
 def _float_token(text: str) -> None:
-    if "e" in text or "0.0000" in text[:7]:
+    if "e" in text or "0.0000" in text[:7] or (text[-2:] == ".0" and _whole_e15(text)):
         raise _Rewrite
+
+
+def _whole_e15(text: str) -> bool:
+    """Whether ``text`` (a float token ending ``.0``) has 16 integer digits: [1e15, 1e16)."""
+    return len(text) - (text[0] == "-") == 18
 
 
 # Decodes only to visit every float token (strings are skipped by the parser, at C speed).
@@ -57,6 +67,9 @@ def ruby_float(value: float) -> str:
     """
     text = repr(value)
     if "e" not in text:
+        if text[-2:] == ".0" and _whole_e15(text):  # whole number in [1e15, 1e16)
+            digits = text[-18:-2].rstrip("0")
+            return f"{text[:-18]}{digits[0]}.{digits[1:] or '0'}e+15"
         return text
     mantissa, exponent = text.split("e")
     if "." not in mantissa:
@@ -92,7 +105,11 @@ def rubify(encoded: bytes) -> bytes:
     Returns:
         The same JSON with Ruby float formatting (strings untouched).
     """
-    if b"0.0000" not in encoded and _GUARD_E.search(encoded) is None:
+    if (
+        b"0.0000" not in encoded
+        and _GUARD_E.search(encoded) is None
+        and _GUARD_16.search(encoded) is None
+    ):
         return encoded
     try:
         _FLOATS.decode(encoded)

@@ -66,6 +66,6 @@ def render(seconds: float, ms: bool) -> int | float | msgspec.Raw:
     """
     if ms:
         return round(seconds * 1000)
-    if 1e-4 <= abs(seconds) < 1e16 or seconds == 0:
+    if 1e-4 <= abs(seconds) < 1e15 or seconds == 0:  # msgspec writes these as Ruby does
         return seconds
     return msgspec.Raw(ruby_float(seconds).encode())
