@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,15 @@ async def run_until(worker: Worker, done: Any, timeout: float = 20) -> None:
         worker.stop()
         await task
         await worker.aclose()
+
+
+def wait_for_processes(r: redis.Redis, count: int, timeout: float = 30) -> None:
+    """Wait until ``count`` processes (Ruby or Python) heartbeat in ``processes``."""
+    deadline = time.monotonic() + timeout
+    while r.scard(K.processes) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{count} processes did not show up in {timeout}s")
+        time.sleep(0.05)
 
 
 def fast_worker(app: App, redis_url: str, queues: dict[str, int], **kw: Any) -> Worker:
@@ -166,18 +176,23 @@ async def test_python_and_ruby_share_a_queue_each_job_once(
         python_ran.append(i)
         await asyncio.sleep(0.002)
 
-    stamp = now()
-    pipe = r.pipeline(transaction=False)
-    for i in range(total):
-        pipe.lpush(
-            K.queue("default"), Job.new("InteropWorker", [i]).replace(enqueued_at=stamp).encode()
-        )
-    pipe.execute()
+    jobs = [Job.new("InteropWorker", [i]).replace(enqueued_at=now()).encode() for i in range(total)]
     with SidekiqProcess(redis_url, concurrency=5) as ruby:
-        # Let Ruby get going first so both really consume the queue.
-        await asyncio.to_thread(ruby.wait_for, 1, 30)
+        # Both consumers wait on the empty queue before the jobs arrive, so each gets a share
+        # (pushing first let a quick Ruby drain everything before Python had started).
+        await asyncio.to_thread(wait_for_processes, r, 1)
         worker = fast_worker(app, redis_url, {"default": 5})
-        await run_until(worker, lambda: r.llen(K.queue("default")) == 0, timeout=60)
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.to_thread(wait_for_processes, r, 2)
+            r.lpush(K.queue("default"), *jobs)
+            async with asyncio.timeout(60):
+                while r.llen(K.queue("default")) or r.keys("inprogress:*"):
+                    await asyncio.sleep(0.05)
+        finally:
+            worker.stop()
+            await task
+            await worker.aclose()
         ruby_lines = await asyncio.to_thread(ruby.wait_for, total - len(python_ran), 30)
     ruby_ran = [line["args"][0] for line in ruby_lines]
     assert python_ran and ruby_ran

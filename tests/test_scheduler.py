@@ -34,6 +34,18 @@ async def test_due_jobs_move_to_their_queues_with_enqueued_at(
     assert r.zcard(K.retry) == 0
 
 
+async def test_members_without_retry_or_queue_get_sidekiqs_defaults(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    # A foreign writer's member with only class/args/jid: Sidekiq's Client#push merges
+    # retry: true and queue: "default" when the poller re-pushes it.
+    bare = b'{"class":"Foreign","args":[1],"jid":"0123456789abcdef01234567"}'
+    r.zadd(K.schedule, {bare: 1.0})
+    assert await Scheduler(ar, K).poll() == 1
+    job = Job.decode(r.lindex(K.queue("default"), 0) or b"")
+    assert (job.retry, job.queue, job.args) == (True, "default", [1])
+
+
 async def test_racing_pollers_never_double_a_job(r: redis.Redis, redis_url: str) -> None:
     members = {Job.new("A", [i]).encode(): float(i) for i in range(300)}
     r.zadd(K.schedule, members)
@@ -89,3 +101,67 @@ async def test_orphan_recovery_skips_while_another_holds_the_lock(
     assert await recover_orphans(ar, K, "h:3:cccccccccccc") == 0
     assert r.llen(K.inprogress("q", "h:1:aaaaaaaaaaaa")) == 1
     assert r.get(K.orphan_lock) == b"someone"
+
+
+async def test_member_that_cannot_be_re_encoded_goes_to_dead_and_the_rest_moves(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    """Review finding: a member that decodes but cannot be written back under the profile
+    (here ``created_at`` 1e308 s has no integer-ms form for ``sidekiq8``) raised out of
+    ``poll`` with an error that ``run`` does not catch: the poller task died silently and no
+    scheduled job or retry of this process moved again. It goes to ``dead`` untouched now."""
+    poison = b'{"class":"A","args":[],"jid":"0123456789abcdef01234567","created_at":1e308}'
+    good = Job.new("B", [1]).encode()
+    r.zadd(K.schedule, {poison: 1.0, good: 2.0})
+    assert await Scheduler(ar, K, profile="sidekiq8").poll() == 2
+    assert r.zrange(K.dead, 0, -1) == [poison]
+    assert r.llen(K.queue("default")) == 1
+    assert r.zcard(K.schedule) == 0
+
+
+async def test_poller_survives_an_unexpected_error(r: redis.Redis, ar: redis.asyncio.Redis) -> None:
+    """Whatever goes wrong in one poll, the poller logs it and polls again."""
+    sched = Scheduler(ar, K, interval=0.05)
+    calls = 0
+    real = sched.poll
+
+    async def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("boom")
+        return await real()
+
+    sched.poll = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(sched.run())
+    r.zadd(K.schedule, {Job.new("B", [1]).encode(): 1.0})
+    try:
+        for _ in range(100):
+            if r.llen(K.queue("default")):
+                break
+            await asyncio.sleep(0.02)
+        assert not task.done(), task
+        assert r.llen(K.queue("default")) == 1
+    finally:
+        task.cancel()
+
+
+async def test_orphan_recovery_rechecks_liveness_atomically(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    """Review finding: recovery checked ``EXISTS <identity>`` and then requeued in a second
+    command; a process whose beat landed in between (a stalled loop catching up) lost its
+    in-progress jobs while it still ran them. ``requeue.lua`` now checks the hash itself."""
+    slow = "h:1:aaaaaaaaaaaa"
+    r.rpush(K.inprogress("q", slow), b"running")
+    real_exists = ar.exists
+
+    async def exists_then_beat(*names: str) -> int:
+        answer: int = await real_exists(*names)
+        r.hset(K.process(slow), "info", "{}")  # the slow process beats right after the check
+        return answer
+
+    ar.exists = exists_then_beat  # type: ignore[method-assign,assignment]
+    assert await recover_orphans(ar, K, "h:3:cccccccccccc") == 0
+    assert r.lrange(K.inprogress("q", slow), 0, -1) == [b"running"]
+    assert r.llen(K.queue("q")) == 0

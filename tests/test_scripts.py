@@ -34,7 +34,7 @@ PINS: dict[str, tuple[int, str]] = {
     "migrate_move": (1, "4fe67aa8bf29f657cab6d61f732ef7e905e727c8"),
     "noop_probe": (1, "6efe843a1e5f29dcae6a634425b6033b6688765a"),
     "reconcile": (1, "7302453de5bfadee8867ba8cf3f75388e27842ea"),
-    "requeue": (1, "6072255aa73434eb38306f84311de0c07613857c"),
+    "requeue": (2, "0c134e96332113642a44bc7120c70af5266069e7"),
 }
 
 LUA_FILES = sorted(lua_dir().glob("*.lua"))

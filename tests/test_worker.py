@@ -335,3 +335,111 @@ async def _until(check: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met in {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def test_shutdown_during_fetch_ack_keeps_its_acks(r: redis.Redis, redis_url: str) -> None:
+    """Review finding: the fetch loop takes the finished jobs' acks out of ``_done`` for
+    ``fetch_ack``; a shutdown cancelling the loop while that round trip is in flight dropped
+    them, so the final requeue pushed a job that had finished back to its queue (run twice
+    after a graceful shutdown). The acks must go back to ``_done`` and be sent by ``drain``."""
+    app = App()
+    ran: list[int] = []
+
+    @app.job("Once")
+    async def once(i: int) -> None:
+        ran.append(i)
+
+    push(r, Job.new("Once", [1]))
+    w = worker(app, redis_url, {"default": 1}, burst=False, shutdown_timeout=1)
+    manager = w.managers["default"]
+    real = manager.fetcher.fetch_ack
+    entered = asyncio.Event()
+
+    async def slow_fetch_ack(limit: int, acks: list[bytes]) -> list[bytes]:
+        if acks:
+            # The reply of a fetch carrying acks is slow: shutdown cancels the loop here.
+            entered.set()
+            await asyncio.sleep(3600)
+        return await real(limit, acks)
+
+    manager.fetcher.fetch_ack = slow_fetch_ack  # type: ignore[method-assign]
+    task = asyncio.create_task(run(w))
+    await asyncio.wait_for(entered.wait(), 5)
+    w.stop()
+    await asyncio.wait_for(task, 10)
+    assert ran == [1]
+    assert r.llen(K.queue("default")) == 0, "a finished job was pushed back to its queue"
+    assert r.keys("inprogress:*") == []
+
+
+async def test_blocked_event_loop_keeps_the_process_alive(r: redis.Redis, redis_url: str) -> None:
+    """Review finding: the heartbeat runs on the event loop. An ``async def`` job that blocks
+    the loop (CPU work, a sync call) for longer than the heartbeat TTL let the process hash
+    expire although the process was alive and running the job: another process's orphan
+    recovery then pushed the job back to its queue and it ran twice. As Sidekiq's heartbeat
+    thread does, a keep-alive thread now extends the TTL while the loop is stalled."""
+    app = App()
+    ran: list[int] = []
+    blocked = threading.Event()
+
+    @app.job("Blocking")
+    async def blocking(i: int) -> None:
+        ran.append(i)
+        if len(ran) == 1:
+            blocked.set()
+            time.sleep(3.0)  # blocks the loop: no beat for 3 s, TTL is 1 s
+
+    push(r, Job.new("Blocking", [1]))
+    w = worker(app, redis_url, {"default": 1}, burst=False, heartbeat_ttl=1, beat_interval=0.2)
+    stolen: list[int] = []
+
+    def other_process() -> None:
+        # Another live process running orphan recovery while this loop is blocked.
+        from verk_compat.orphans import recover_orphans
+
+        async def steal() -> None:
+            blocked.wait(10)
+            client = redis.asyncio.Redis.from_url(redis_url)
+            try:
+                for _ in range(25):
+                    stolen.append(await recover_orphans(client, K, "other:1:000000000000"))
+                    await asyncio.sleep(0.1)
+            finally:
+                await client.aclose()
+
+        asyncio.run(steal())
+
+    thief = threading.Thread(target=other_process)
+    thief.start()
+    task = asyncio.create_task(run(w))
+    await asyncio.to_thread(thief.join)
+    await asyncio.sleep(0.5)
+    w.stop()
+    await asyncio.wait_for(task, 10)
+    assert sum(stolen) == 0, "a live process's in-progress job was requeued"
+    assert ran == [1], "the job ran twice"
+
+
+async def test_failure_that_cannot_be_re_encoded_goes_to_dead_untouched(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """Review finding: a job that fails and whose retry entry cannot be written under the
+    profile (``created_at`` 1e308 s has no integer-ms form for ``sidekiq8``) raised out of the
+    processor: the job sat in progress, "crashed the worker", until shutdown pushed it back to
+    run (and crash) again. It goes to ``dead`` as fetched now, like an undecodable payload."""
+    app = App()
+
+    @app.job("Boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    raw = (
+        b'{"class":"Boom","args":[],"jid":"0123456789abcdef01234567","retry":true,'
+        b'"created_at":1e308}'
+    )
+    r.lpush(K.queue("default"), raw)
+    w = worker(app, redis_url, profile="sidekiq8")
+    await run(w)
+    assert r.zrange(K.dead, 0, -1) == [raw]
+    assert r.zcard(K.retry) == 0
+    assert r.keys("inprogress:*") == []

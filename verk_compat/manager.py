@@ -168,6 +168,11 @@ class Manager:
                         await self._wait_change()
                         continue
                     raws = await self._wait_one()
+            except asyncio.CancelledError:
+                # Shutdown cancelled the round trip: its acks may not have run. Keep them for
+                # drain(), or the final requeue would bring back jobs that finished.
+                self._done[:0] = acks
+                raise
             except (RedisError, OSError) as exc:
                 self._done[:0] = acks
                 # The fetch may have run and only its reply been lost: reconcile first.

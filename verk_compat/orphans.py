@@ -3,7 +3,8 @@
 A process is dead when its ``<identity>`` heartbeat hash no longer exists (60 s TTL). Any live
 process may recover, but only one at a time: it takes ``verk:orphan_lock`` with ``SET NX EX``,
 SCANs ``inprogress:*``, and for each list of a dead identity runs ``lua/requeue.lua``, which
-moves the whole list back to the pop end of its queue in original order, atomically.
+checks again that the owner's hash is gone and moves the whole list back to the pop end of its
+queue in original order, in one atomic step.
 
 Keys touched: ``verk:orphan_lock``, ``inprogress:*``, ``<identity>`` (EXISTS), ``queue:<q>``.
 """
@@ -41,7 +42,12 @@ async def recover_orphans(redis: Redis, keys: Keys, identity: str) -> int:
                 continue
             if owner == identity or await redis.exists(keys.process(owner)):
                 continue
-            count = int(await script("requeue").acall(redis, [key, keys.queue(queue)], []))
+            # The script checks the owner's hash again, atomically: a beat that lands after
+            # the EXISTS above (a stalled process coming back) keeps its jobs where they are.
+            owner_key = keys.process(owner)
+            count = int(
+                await script("requeue").acall(redis, [key, keys.queue(queue), owner_key], [])
+            )
             if count:
                 log.warning(
                     "requeued %d orphaned jobs of dead process %s to %s", count, owner, queue

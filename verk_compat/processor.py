@@ -214,12 +214,20 @@ class Processor:
     async def _apply(self, inprogress_key: str, raw: bytes, decision: Decision) -> None:
         """Run ``lua/fail.lua`` for ``decision``, retrying while Redis is unreachable."""
         stamp = now()
+        try:
+            member = b"" if isinstance(decision, Discard) else decision.payload.encode(self.profile)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # The failed job cannot be written under this profile: keep it as fetched in dead
+            # rather than leave it in progress to run (and fail) again after every restart.
+            log.error("failed job cannot be re-encoded (%s); moved to dead untouched", exc)
+            decision = Dead(decision.payload)
+            member = raw
         if isinstance(decision, Retry):
             keys = [inprogress_key, self.keys.retry]
-            args: list[Any] = [raw, "retry", decision.at, decision.payload.encode(self.profile)]
+            args: list[Any] = [raw, "retry", decision.at, member]
         elif isinstance(decision, Dead):
             keys = [inprogress_key, self.keys.dead]
-            args = [raw, "dead", stamp, decision.payload.encode(self.profile)]
+            args = [raw, "dead", stamp, member]
         else:
             assert isinstance(decision, Discard)
             keys = [inprogress_key, self.keys.dead]

@@ -76,13 +76,21 @@ class Scheduler:
             for member in members:
                 try:
                     job = Job.decode(member)
-                except InvalidJob as exc:
-                    log.error("undecodable member of %s moved to dead: %s", zset, exc)
+                    queue = job.queue or "default"
+                    # Sidekiq's poller re-pushes through Client#push, which merges the defaults
+                    # (retry: true, queue: "default") into members that lack them.
+                    defaults = {"retry": True} if job.retry is None else {}
+                    moved = job.replace(enqueued_at=stamp, queue=queue, **defaults)
+                    fresh = moved.encode(self.profile)
+                except (InvalidJob, ValueError, TypeError, OverflowError) as exc:
+                    # Undecodable, or not writable under this profile: a poison member must
+                    # not stop the poller; it goes to dead untouched.
+                    log.error(
+                        "unusable member of %s moved to dead: %s: %r", zset, exc, member[:200]
+                    )
                     keys = [zset, self.keys.queue("-"), self.keys.queues, self.keys.dead]
                     await script("enqueue_due").acall(pipe, keys, [member, b"", "", stamp])
                     continue
-                queue = job.queue or "default"
-                fresh = job.replace(enqueued_at=stamp, queue=queue).encode(self.profile)
                 keys = [zset, self.keys.queue(queue), self.keys.queues, self.keys.dead]
                 await script("enqueue_due").acall(pipe, keys, [member, fresh, queue, stamp])
             results = await pipe.execute()
@@ -97,7 +105,7 @@ class Scheduler:
         return interval * self.rng.random() + interval / 2
 
     async def run(self) -> None:
-        """Poll forever; Redis errors are logged and retried after the next sleep."""
+        """Poll forever; errors (Redis or other) are logged and retried after the next sleep."""
         while True:
             try:
                 moved = await self.poll()
@@ -106,5 +114,9 @@ class Scheduler:
                 delay = await self.wait_time()
             except (RedisError, OSError) as exc:
                 log.warning("scheduler poll failed (%s); retrying", exc)
+                delay = self.interval or AVERAGE_INTERVAL
+            except Exception:
+                # A bug must not end the poller for good: no job would move again.
+                log.exception("scheduler poll crashed; retrying")
                 delay = self.interval or AVERAGE_INTERVAL
             await asyncio.sleep(delay)

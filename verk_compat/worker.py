@@ -31,10 +31,14 @@ import logging
 import os
 import random
 import signal
+import threading
 import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+import redis as _sync_redis
+import redis.asyncio.connection as _aconn
+import redis.connection as _sconn
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -88,6 +92,39 @@ def _check_timeout(redis: Redis, block_timeout: float) -> None:
             block_timeout,
             block_timeout + SOCKET_TIMEOUT_MARGIN,
         )
+
+
+#: The sync connection class matching each async one (for the keep-alive thread's client).
+_SYNC_CONNECTION: dict[type[Any], type[Any]] = {
+    _aconn.Connection: _sconn.Connection,
+    _aconn.SSLConnection: _sconn.SSLConnection,
+    _aconn.UnixDomainSocketConnection: _sconn.UnixDomainSocketConnection,
+}
+#: Connection options the keep-alive thread's client copies from the worker's client.
+_SYNC_OPTIONS = ("host", "port", "db", "username", "password", "path", "credential_provider")
+
+
+def keepalive_client(redis: Redis) -> _sync_redis.Redis | None:
+    """A small sync client to the same server as ``redis`` (None if its connection kind is not
+    a plain TCP, TLS or Unix socket one, e.g. Sentinel)."""
+    pool = redis.connection_pool
+    cls = _SYNC_CONNECTION.get(pool.connection_class)
+    if cls is None:
+        return None
+    options = {
+        k: v
+        for k, v in pool.connection_kwargs.items()
+        if k in _SYNC_OPTIONS or (k.startswith("ssl_") and cls is _sconn.SSLConnection)
+    }
+    timeout = SOCKET_TIMEOUT_MARGIN
+    sync_pool = _sync_redis.ConnectionPool(
+        connection_class=cls,
+        max_connections=1,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        **options,
+    )
+    return _sync_redis.Redis(connection_pool=sync_pool)
 
 
 class Worker:
@@ -162,6 +199,10 @@ class Worker:
         }
         self._stop = asyncio.Event()
         self._interrupts = 0
+        self.heartbeat_ttl = heartbeat_ttl
+        #: ``time.monotonic()`` of the last heartbeat that reached Redis (read by the thread).
+        self._last_beat = time.monotonic()
+        self._keepalive_stop = threading.Event()
 
     @property
     def busy(self) -> int:
@@ -180,6 +221,7 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop` (or, in burst mode, until every queue is drained)."""
         await self._first_beat()
+        self._start_keepalive()
         await self._recover()
         self._acker_task = self._spawn(self.acker.run())
         background = [
@@ -317,6 +359,7 @@ class Worker:
 
     async def _shutdown(self, fetchers: list[asyncio.Task[Any]], background: list[Any]) -> None:
         log.info("shutting down %s: %d jobs in flight", self.identity, self.busy)
+        self._keepalive_stop.set()
         self.quiet = True
         for manager in self.managers.values():
             manager.stop()
@@ -349,6 +392,7 @@ class Worker:
 
     async def _beat(self) -> None:
         signal_name = await self.heartbeat.beat(self.busy, self.quiet, self.processor.running)
+        self._last_beat = time.monotonic()
         if signal_name is not None:
             _signals.dispatch(signal_name, self)
 
@@ -376,6 +420,56 @@ class Worker:
                 log.warning("Redis unreachable at start (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _start_keepalive(self) -> None:
+        """Start the keep-alive thread (see :meth:`_keep_alive`)."""
+        if self._keepalive_stop.is_set():
+            return
+        client = keepalive_client(self.redis)
+        if client is None:
+            log.info("no keep-alive thread for this Redis client; the heartbeat runs on the loop")
+            return
+        name = f"verk-keepalive-{self.identity}"
+        threading.Thread(target=self._keep_alive, args=(client,), name=name, daemon=True).start()
+
+    def _keep_alive(self, client: _sync_redis.Redis) -> None:
+        """Keep the process hash alive while the event loop is stalled.
+
+        The heartbeat runs on the event loop; an ``async def`` job that blocks the loop (CPU
+        work, a sync call) for longer than the TTL would let the hash expire while this process
+        still runs its jobs, and another process's orphan recovery would requeue them: they would
+        run twice. Like Sidekiq's heartbeat thread, this thread extends the TTL (``EXPIRE``,
+        which never recreates an expired hash) whenever the last beat is older than
+        ``min(2 beats, TTL/2)``, and warns once per stall. ``beat`` and ``busy`` are not updated
+        meanwhile, so Sidekiq Web shows the stall. A job holding the GIL (a C extension that
+        does not release it) stops this thread too.
+        """
+        ttl = self.heartbeat_ttl
+        period = min(self.beat_interval, ttl / 4)
+        stall = min(2 * self.beat_interval, ttl / 2)
+        key = self.keys.process(self.identity)
+        warned = False
+        try:
+            while not self._keepalive_stop.wait(period):
+                late = time.monotonic() - self._last_beat
+                if late < stall:
+                    warned = False
+                    continue
+                try:
+                    alive = client.expire(key, ttl)
+                except (RedisError, OSError):
+                    continue  # Redis unreachable: nobody can steal the jobs either
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "event loop stalled: no heartbeat for %.1fs (does a job block the loop?); "
+                        "keeping %s alive from a thread%s",
+                        late,
+                        self.identity,
+                        "" if alive else " failed: the process hash had already expired",
+                    )
+        finally:
+            client.close()
 
     async def _heartbeat_loop(self) -> None:
         failed_since: float | None = None
