@@ -443,3 +443,72 @@ async def test_failure_that_cannot_be_re_encoded_goes_to_dead_untouched(
     assert r.zrange(K.dead, 0, -1) == [raw]
     assert r.zcard(K.retry) == 0
     assert r.keys("inprogress:*") == []
+
+
+async def test_stop_starts_no_fetched_job_and_gives_them_back(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """Sidekiq stops starting work as soon as a shutdown begins: only running jobs get the
+    grace period. Jobs fetched into the manager's ready buffer but not started went on to
+    start during the grace period; they must go back to the pop end of their queue at once,
+    in order, and never run, while the running job finishes and is acknowledged."""
+    app = App()
+    ran: list[str] = []
+    finished: list[str] = []
+    w: Worker
+
+    @app.job("Step")
+    async def step(name: str) -> None:
+        ran.append(name)
+        if name == "a":
+            # TERM arrives while b and c are fetched but not started yet.
+            w.stop()
+            await asyncio.sleep(1.0)
+        finished.append(name)
+
+    raws = [push(r, Job.new("Step", [n])) for n in "abcde"]
+    w = worker(app, redis_url, {"default": 3}, burst=False, shutdown_timeout=5)
+    task = asyncio.create_task(run(w))
+    # b and c are back while a still runs its grace period.
+    await _until(lambda: r.llen(K.queue("default")) == 4, timeout=5)
+    assert finished == []
+    await asyncio.wait_for(task, 10)
+    assert ran == ["a"] and finished == ["a"]
+    assert [r.rpop(K.queue("default")) for _ in range(5)] == [*raws[1:], None]
+    assert r.keys("inprogress:*") == []
+    assert int(r.get(K.stat_processed) or 0) == 1
+
+
+async def test_pause_starts_no_fetched_job_and_gives_them_back(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """As above for pause_queue: fetched-but-unstarted jobs go back in order, the running job
+    finishes and is acknowledged, and after resume every job runs once."""
+    app = App()
+    ran: list[str] = []
+    w: Worker
+
+    @app.job("Step")
+    async def step(name: str) -> None:
+        ran.append(name)
+        if name == "a" and len(ran) == 1:
+            w.pause_queue("default")
+            await asyncio.sleep(1.0)
+
+    raws = [push(r, Job.new("Step", [n])) for n in "abcde"]
+    w = worker(app, redis_url, {"default": 3}, burst=False, shutdown_timeout=5)
+    task = asyncio.create_task(run(w))
+    try:
+        await _until(lambda: r.llen(K.queue("default")) == 4, timeout=5)
+        assert ran == ["a"]
+        assert r.lrange(K.queue("default"), 0, -1) == raws[:0:-1]
+        await _until(lambda: int(r.get(K.stat_processed) or 0) == 1, timeout=5)
+        assert r.lrange(f"inprogress:default:{w.identity}", 0, -1) == []
+        w.resume_queue("default")
+        await _until(lambda: len(ran) == 5, timeout=5)
+        assert ran == list("abcde")
+    finally:
+        w.stop()
+        await asyncio.wait_for(task, 10)
+    assert r.llen(K.queue("default")) == 0
+    assert r.keys("inprogress:*") == []

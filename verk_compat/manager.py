@@ -23,6 +23,12 @@ acknowledgements the Acker is sending) back to the pop end of the queue. It runs
 loop, so no fetch of this queue is in flight meanwhile. A paused manager gives back the jobs of
 a fetch that was under way with the same script.
 
+As Sidekiq does, a pause or stop starts no more work at once: only running jobs get the grace
+period. Slots take nothing from the ready list once :meth:`Manager.pause` or
+:meth:`Manager.stop` was called; a paused fetch loop (and :meth:`Manager.drain`, once the fetch
+loop has ended) drops the ready jobs and gives them back with the same script, to the pop end in
+their original order.
+
 Stopping does not rely on ``Task.cancel`` alone: on Python 3.11 ``asyncio.wait_for`` (which
 redis-py uses to send every command when a socket timeout is set) can swallow a cancellation
 that arrives as the send completes, and the loop would go on fetching. :meth:`Manager.stop`
@@ -113,6 +119,10 @@ class Manager:
         self._running = asyncio.Event()
         self._running.set()
         self._stopping = False
+        #: Start nothing from ``_ready`` (paused or stopping); the one flag the slots check.
+        self._holding = False
+        #: The fetch loop is running (drain gives the ready jobs back only once it ended).
+        self._looping = False
         self._blocking = False
         self._rebalance_pending = False
 
@@ -126,23 +136,39 @@ class Manager:
         return not self._running.is_set()
 
     def pause(self) -> None:
-        """Stop fetching (jobs in flight finish)."""
+        """Stop fetching and starting jobs (running jobs finish; the fetch loop gives the
+        fetched ones that did not start back to the queue)."""
         self._running.clear()
+        self._holding = True
+        self._changed.set()  # the fetch loop may wait for a job to finish: give back now
 
     def resume(self) -> None:
         self._running.set()
+        if not self._stopping:
+            self._holding = False
+            self._wake(len(self._ready))
 
     def stop(self) -> None:
-        """Make the fetch loop end at its next step (the caller also cancels it)."""
+        """Make the fetch loop end at its next step (the caller also cancels it) and start no
+        more jobs (:meth:`drain` gives the fetched ones back)."""
         self._stopping = True
+        self._holding = True
 
     async def run(self) -> None:
         """The fetch loop; returns in burst mode (queue drained) or after :meth:`stop`."""
+        self._looping = True
+        try:
+            await self._run()
+        finally:
+            self._looping = False
+
+    async def _run(self) -> None:
         self._start_slots()
         loop = asyncio.get_running_loop()
         self._next_reconcile = loop.time() + self.reconcile_interval
         delay = 0.1
         while not self._stopping:
+            self._drop_ready()
             due = self._reconcile_needed or loop.time() >= self._next_reconcile
             if due and not await self._reconcile(delay):
                 delay = min(delay * 2, 5.0)
@@ -221,16 +247,29 @@ class Manager:
             await asyncio.sleep(delay)
             return False
         if moved:
+            reason = "stopping" if self._stopping else "paused" if self.paused else ""
             log.log(
-                logging.INFO if self.paused else logging.WARNING,
-                "queue %s: pushed %d fetched jobs that were not running back to %s%s",
+                logging.INFO if reason else logging.WARNING,
+                "queue %s: pushed %d fetched jobs that were not running back to %s (%s)",
                 self.queue,
                 moved,
                 self.fetcher.queue_key,
-                " (paused)" if self.paused else " (a fetch reply was lost)",
+                reason or "a fetch reply was lost",
             )
         self._reconcile_needed = False
         self._next_reconcile = asyncio.get_running_loop().time() + self.reconcile_interval
+        return True
+
+    def _drop_ready(self) -> bool:
+        """Paused or stopping: forget the jobs no slot started (True if any). No longer held,
+        the next reconcile gives them back to the pop end of the queue in order (or shutdown's
+        requeue, or orphan recovery)."""
+        if not (self._holding and self._ready):
+            return False
+        self._inflight -= len(self._ready)
+        self._ready.clear()
+        self._reconcile_needed = True
+        self._changed.set()
         return True
 
     async def _wait_one(self) -> list[bytes]:
@@ -293,7 +332,7 @@ class Manager:
         key = self.fetcher.inprogress_key
         loop = asyncio.get_running_loop()
         while True:
-            if not ready:
+            if not ready or self._holding:
                 waiter: asyncio.Future[None] = loop.create_future()
                 self._idle.append(waiter)
                 await waiter
@@ -327,6 +366,11 @@ class Manager:
         to reach Redis, so that requeueing what is left never brings back a finished job."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self.stop()
+        # Jobs fetched and not started go back now, not after the grace period (reconcile only
+        # once the fetch loop ended: no fetch in flight; else the final requeue does it).
+        if self._drop_ready() and not self._looping:
+            await self._reconcile(0.0)
         while self._inflight > 0 and loop.time() < deadline:
             self._changed.clear()
             waiter = asyncio.ensure_future(self._changed.wait())

@@ -209,7 +209,10 @@ class Worker:
         return sum(m.busy for m in self.managers.values())
 
     def stop(self) -> None:
-        """Ask for a graceful shutdown (what TERM and the first INT do)."""
+        """Ask for a graceful shutdown (what TERM and the first INT do). The managers start
+        no more jobs from now on (as Sidekiq): only running jobs get the grace period."""
+        for manager in self.managers.values():
+            manager.stop()
         self._stop.set()
 
     def set_quiet(self) -> None:
