@@ -108,19 +108,7 @@ ALL_KEYS: tuple[str, ...] = (
 )
 
 # Fields that Job.new does not place among the options (before ``class``).
-NEW_TAIL = frozenset(
-    (
-        "jid",
-        "created_at",
-        "enqueued_at",
-        "error_message",
-        "error_class",
-        "failed_at",
-        "retried_at",
-        "retry_count",
-        "error_backtrace",
-    )
-)
+NEW_TAIL = frozenset(ALL_KEYS[ALL_KEYS.index("jid") : ALL_KEYS.index("backtrace")])
 
 _AT = re.compile(r"^(.*) - at `\$\.?([^`]*)`$", re.S)
 _MISSING = re.compile(r"^Object missing required field `([^`]*)`")
