@@ -1,8 +1,8 @@
 -- name: fetch_ack
--- version: 1
+-- version: 2
 -- keys: 1=queue:<q> (LIST) 2=inprogress:<q>:<identity> (LIST)
 -- argv: 1=max number of jobs to move (integer >= 0) 2..n=raw payloads of finished jobs to acknowledge, exact bytes
--- guarantee: one atomic step: first LREM <inprogress> -1 <raw> for each acknowledged payload (one occurrence each, as ack.lua), then moves up to ARGV[1] payloads, byte for byte, from the pop end (right) of the queue to the left of the in-progress list with LMOVE (as fetch.lua), so a job is always in exactly one list; returns the moved payloads oldest first (empty table when the queue is empty)
+-- guarantee: one atomic step: first LREM <inprogress> -1 <raw> for each acknowledged payload (one occurrence each, as ack.lua), then moves up to ARGV[1] payloads, byte for byte, from the pop end (right) of the queue to the left of the in-progress list with LMOVE, so a job is always in exactly one list; returns the moved payloads oldest first (empty table when the queue is empty)
 for i = 2, #ARGV do
   redis.call('LREM', KEYS[2], -1, ARGV[i])
 end

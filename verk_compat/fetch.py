@@ -53,17 +53,15 @@ class Fetcher:
         """Up to ``limit`` payloads (oldest first) moved by one script; [] if the queue is empty."""
         if limit <= 0:
             return []
-        moved = await script("fetch").acall(
-            self.redis, [self.queue_key, self.inprogress_key], [limit]
-        )
-        return list(moved or [])
+        return await self._fetch_ack(limit, [])
 
     async def fetch_ack(self, limit: int, acks: list[bytes]) -> list[bytes]:
         """Acknowledge ``acks`` (finished jobs), then move up to ``limit`` payloads, atomically."""
-        if not acks:
-            if limit <= 0:
-                return []
-            return await self.fetch(limit)
+        if not acks and limit <= 0:
+            return []
+        return await self._fetch_ack(limit, acks)
+
+    async def _fetch_ack(self, limit: int, acks: list[bytes]) -> list[bytes]:
         moved = await script("fetch_ack").acall(
             self.redis, [self.queue_key, self.inprogress_key], [max(limit, 0), *acks]
         )
