@@ -1,4 +1,4 @@
-"""Codec throughput: verk_compat.codec.Job against stdlib json doing the same work.
+"""Codec throughput: verk_compat.codec.job.Job against stdlib json doing the same work.
 
 Run: ``.venv/bin/python bench/codec.py``. Every recorded job payload of Sidekiq 6.4.1 and 7.3.10
 (``fixtures/``) is decoded/encoded repeatedly; both sides are timed alternately (best of 5).
@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verk_compat.codec import Job
+from verk_compat.codec.job import Job
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 JOB_KEYS = re.compile(r"^(queue:.+|schedule|retry|dead)$")

@@ -33,8 +33,8 @@ from typing import Any
 
 import redis
 
-from verk_compat.client import Client
-from verk_compat.embedded import EmbeddedRedis
+from verk_compat.client.client import Client
+from verk_compat.devtools.redis_server import EmbeddedRedis
 
 RUBY = """
 require "sidekiq"

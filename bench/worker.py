@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from verk_compat.app import App  # noqa: E402
+from verk_compat.worker.app import App  # noqa: E402
 
 app = App()
 
@@ -59,7 +59,7 @@ def push(redis_url: str, class_name: str, total: int) -> None:
     """Pipelined LPUSH of ``total`` payloads built by the codec (batches of 1,000)."""
     import redis
 
-    from verk_compat.codec import Job, now
+    from verk_compat.codec.job import Job, now
 
     client = redis.Redis.from_url(redis_url)
     client.flushall()
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="Python runs each (median shown).")
     opts = parser.parse_args()
 
-    from verk_compat.embedded import EmbeddedRedis
+    from verk_compat.devtools.redis_server import EmbeddedRedis
 
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}"}
     python = [sys.executable, "-c", "from verk_compat.cli import main; main()", "worker"]

@@ -1,7 +1,8 @@
 """Test harness: a real ``redis-server`` per session and a clean database for every test.
 
 No fakeredis and no mocks of Redis. The server runs on a free loopback port (never 6379, never
-``--port 0``) with ``--save "" --appendonly no`` in a temp dir (see ``verk_compat.embedded``).
+``--port 0``) with ``--save "" --appendonly no`` in a temp dir (see
+``verk_compat.devtools.redis_server``).
 Interop tests ask for ``ruby_sidekiq``; without Ruby Sidekiq they skip locally, and fail when
 ``CI=true``, because a skipped interop test proves nothing.
 """
@@ -17,7 +18,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from verk_compat.embedded import EmbeddedRedis
+from verk_compat.devtools.redis_server import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

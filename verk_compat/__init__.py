@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ._version import __version__
-from .aclient import AsyncClient
-from .app import App
-from .client import Client
-from .codec import PROFILES, Job, Profile, check_args, now
-from .errors import InvalidJob, RedisUnavailable, ScriptError, VerkError
-from .keys import Keys, ResqueKeys
-from .worker import Worker
+from verk_compat._version import __version__
+from verk_compat.app import App
+from verk_compat.client.async_client import AsyncClient
+from verk_compat.client.client import Client
+from verk_compat.codec.job import PROFILES, Job, Profile, check_args, now
+from verk_compat.errors import InvalidJob, RedisUnavailable, ScriptError, VerkError
+from verk_compat.keys import Keys, ResqueKeys
+from verk_compat.worker.launcher import Worker
 
 __all__ = [
     "PROFILES",

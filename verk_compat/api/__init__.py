@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import redis
 
-from .processes import Process, ProcessSet
-from .pure import DayStat
-from .queue import Queue
-from .records import JobRecord, SortedEntry
-from .sets import DeadSet, JobSet, RetrySet, ScheduledSet
-from .stats import Stats
+from verk_compat.api.processes import Process, ProcessSet
+from verk_compat.api.queue import Queue
+from verk_compat.api.records import JobRecord, SortedEntry
+from verk_compat.api.sets import DeadSet, JobSet, RetrySet, ScheduledSet
+from verk_compat.api.stats import Stats
+from verk_compat.api.values import DayStat
 
 __all__ = [
     "DayStat",

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .pure import as_float, as_int, info_queues, parse_info
-from .records import Base
+from verk_compat.api.records import Base
+from verk_compat.api.values import as_float, as_int, info_queues, parse_info
 
 __all__ = ["FIELDS", "SIGNAL_TTL", "Process", "ProcessSet"]
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from redis import Redis
 
-from ..codec import now
-from ..keys import Keys
-from .pure import decode_or_none, payload_latency
-from .records import Base, JobRecord
+from verk_compat.api.records import Base, JobRecord
+from verk_compat.api.values import decode_or_none, payload_latency
+from verk_compat.codec.job import now
+from verk_compat.keys import Keys
 
 __all__ = ["PAGE", "Queue"]
 

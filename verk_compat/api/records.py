@@ -15,8 +15,8 @@ from typing import Any
 
 from redis import Redis
 
-from ..codec import Job
-from ..keys import Keys
+from verk_compat.codec.job import Job
+from verk_compat.keys import Keys
 
 __all__ = ["Base", "JobRecord", "SortedEntry"]
 

@@ -20,13 +20,13 @@ from typing import Any, ClassVar
 
 from redis import Redis
 
-from ..codec import Profile, now
-from ..errors import InvalidJob
-from ..keys import Keys
-from ..retry import DEAD_MAX_JOBS, DEAD_TIMEOUT
-from ..scripts import Arg, script
-from .pure import decode_or_none, retry_payload, scan_pattern
-from .records import Base, SortedEntry
+from verk_compat.api.records import Base, SortedEntry
+from verk_compat.api.values import decode_or_none, retry_payload, scan_pattern
+from verk_compat.codec.job import Profile, now
+from verk_compat.errors import InvalidJob
+from verk_compat.keys import Keys
+from verk_compat.lua import Arg, script
+from verk_compat.worker.retry import DEAD_MAX_JOBS, DEAD_TIMEOUT
 
 __all__ = ["DeadSet", "JobSet", "RetrySet", "ScheduledSet"]
 

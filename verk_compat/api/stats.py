@@ -17,10 +17,10 @@ from typing import Any
 
 from redis import Redis
 
-from ..codec import now
-from ..keys import Keys
-from .pure import DayStat, as_int, day_range, history_rows, payload_latency
-from .records import Base
+from verk_compat.api.records import Base
+from verk_compat.api.values import DayStat, as_int, day_range, history_rows, payload_latency
+from verk_compat.codec.job import now
+from verk_compat.keys import Keys
 
 __all__ = ["Stats"]
 

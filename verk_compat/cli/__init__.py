@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
+from verk_compat import __version__
 
 
 @click.group()
@@ -17,27 +17,27 @@ def main() -> None:
 
 
 # Commands are registered here, one line each:
-from .enqueue import enqueue  # noqa: E402
+from verk_compat.cli.enqueue import enqueue  # noqa: E402
 
 main.add_command(enqueue)
-from .worker import worker  # noqa: E402
+from verk_compat.cli.worker import worker  # noqa: E402
 
 main.add_command(worker)
-from .demo import demo  # noqa: E402
+from verk_compat.cli.demo import demo  # noqa: E402
 
 main.add_command(demo)
-from .stats import queues, stats  # noqa: E402
+from verk_compat.cli.stats import queues, stats  # noqa: E402
 
 main.add_command(stats)
 main.add_command(queues)
-from .sets import dead, retries, scheduled  # noqa: E402
+from verk_compat.cli.sets import dead, retries, scheduled  # noqa: E402
 
 main.add_command(retries)
 main.add_command(dead)
 main.add_command(scheduled)
-from .processes import processes  # noqa: E402
+from verk_compat.cli.processes import processes  # noqa: E402
 
 main.add_command(processes)
-from .migrate import migrate  # noqa: E402
+from verk_compat.cli.migrate import migrate  # noqa: E402
 
 main.add_command(migrate)

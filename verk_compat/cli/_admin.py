@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import click
 import redis
 
-from ..api import connect
-from ..client import default_url, where
-from ..keys import Keys
+from verk_compat.api import connect
+from verk_compat.client.client import default_url, where
+from verk_compat.keys import Keys
 
 __all__ = [
     "RedisUnreachable",

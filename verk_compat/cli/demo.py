@@ -7,7 +7,7 @@ import os
 
 import click
 
-from ..demo import run_demo
+from verk_compat.devtools.demo import run_demo
 
 __all__ = ["demo"]
 

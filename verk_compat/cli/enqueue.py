@@ -2,7 +2,7 @@
 
 Redis keys written: ``queues`` + ``queue:<q>`` (SADD + LPUSH), ``schedule`` (ZADD) with ``--at``
 or ``--in``; ``resque:queues`` + ``resque:queue:<q>`` with ``--resque`` (see
-:mod:`verk_compat.client`).
+:mod:`verk_compat.client.client`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from ..client import Client, default_url
-from ..clientplan import Target
-from ..errors import InvalidJob, RedisUnavailable, VerkError
+from verk_compat.client.client import Client, default_url
+from verk_compat.client.planner import Target
+from verk_compat.errors import InvalidJob, RedisUnavailable, VerkError
 
 __all__ = ["enqueue"]
 

@@ -14,10 +14,10 @@ from typing import Any
 import click
 import redis
 
-from ..client import default_url
-from ..errors import VerkError
-from ..migrate import MODES, Result
-from ..migrate import migrate as run_migration
+from verk_compat.client.client import default_url
+from verk_compat.errors import VerkError
+from verk_compat.migrate import MODES, Result
+from verk_compat.migrate import migrate as run_migration
 
 __all__ = ["migrate"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import click
 
-from ..api import ProcessSet
-from ..codec import now
-from ._admin import admin_options, emit, fmt_age, render_table, session
+from verk_compat.api import ProcessSet
+from verk_compat.cli._admin import admin_options, emit, fmt_age, render_table, session
+from verk_compat.codec.job import now
 
 __all__ = ["processes"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from ..api import DeadSet, JobSet, RetrySet, ScheduledSet, SortedEntry
-from ..errors import InvalidJob
-from ._admin import admin_options, emit, fmt_time, render_table, session, shorten
+from verk_compat.api import DeadSet, JobSet, RetrySet, ScheduledSet, SortedEntry
+from verk_compat.cli._admin import admin_options, emit, fmt_time, render_table, session, shorten
+from verk_compat.errors import InvalidJob
 
 __all__ = ["dead", "retries", "scheduled"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import click
 
-from ..api import Queue, Stats
-from ..codec import now
-from ._admin import admin_options, emit, fmt_age, render_table, session
+from verk_compat.api import Queue, Stats
+from verk_compat.cli._admin import admin_options, emit, fmt_age, render_table, session
+from verk_compat.codec.job import now
 
 __all__ = ["queues", "stats"]
 

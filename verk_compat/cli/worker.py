@@ -1,6 +1,7 @@
 """``verk-compat worker MODULE:APP``: run a worker process (or N forked ones).
 
-Redis keys: everything :class:`verk_compat.worker.Worker` touches (queues, in-progress lists,
+Redis keys: everything :class:`verk_compat.worker.launcher.Worker` touches (queues, in-progress
+lists,
 retry/schedule/dead, heartbeat keys, stats).
 """
 
@@ -20,8 +21,8 @@ from typing import Any
 
 import click
 
-from ..app import App
-from ..client import default_url
+from verk_compat.client.client import default_url
+from verk_compat.worker.app import App
 
 __all__ = ["load_app", "parse_queue", "worker"]
 
@@ -57,7 +58,7 @@ def load_app(spec: str) -> App:
         raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from None
     app = getattr(module, attr, None)
     if not isinstance(app, App):
-        raise click.BadParameter(f"{spec!r} is not a verk_compat.app.App")
+        raise click.BadParameter(f"{spec!r} is not a verk_compat.worker.app.App")
     return app
 
 
@@ -65,7 +66,7 @@ class _BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes records without a flush (a syscall) each; flushes at most every 0.2 s.
 
     Two lines per job are on the hot path, and they take a shortcut: :meth:`info_writer` gives
-    :mod:`verk_compat.processor` a writer that renders an INFO line exactly as
+    :mod:`verk_compat.worker.processor` a writer that renders an INFO line exactly as
     :class:`_FastFormatter` renders the record (no ``LogRecord``, no lock per line) and queues
     it; the lines queued during one event-loop turn are written with one ``write`` at the end
     of the turn, and before any record this handler emits, so the output keeps its order. The
@@ -201,7 +202,7 @@ def _configure_logging(level: str) -> None:
 
 
 def _run_one(app: App, options: dict[str, Any]) -> int:
-    from ..worker import Worker
+    from verk_compat.worker.launcher import Worker
 
     _configure_logging(options.pop("log_level"))
 

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from redis import Redis
 
-from ..codec import Profile
-from . import plans
-from .engine import Hook, Migrator, Unit, UnitReport, same_server
+from verk_compat.codec.job import Profile
+from verk_compat.migrate import plans
+from verk_compat.migrate.engine import Hook, Migrator, Unit, UnitReport, same_server
 
 __all__ = ["MODES", "Mode", "Result", "Unit", "UnitReport", "migrate"]
 

@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from ..backtrace import decode_backtrace, encode_backtrace
-from ..codec import Job, Profile
-from ..errors import InvalidJob
-from ..fields import new_jid
+from verk_compat.codec._fields import new_jid
+from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
+from verk_compat.codec.job import Job, Profile
+from verk_compat.errors import InvalidJob
 
 __all__ = [
     "Converted",

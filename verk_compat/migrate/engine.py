@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 from redis import Redis
 
-from ..errors import InvalidJob
-from ..keys import Keys
-from ..scripts import script
-from .convert import Converted, Converter, quarantine_entry
+from verk_compat.errors import InvalidJob
+from verk_compat.keys import Keys
+from verk_compat.lua import script
+from verk_compat.migrate.convert import Converted, Converter, quarantine_entry
 
 __all__ = ["Hook", "Kind", "Migrator", "Unit", "UnitReport"]
 

@@ -20,16 +20,16 @@ from typing import Literal
 
 from redis import Redis
 
-from ..codec import Profile
-from ..keys import Keys, ResqueKeys
-from .convert import (
+from verk_compat.codec.job import Profile
+from verk_compat.keys import Keys, ResqueKeys
+from verk_compat.migrate.convert import (
     identity,
     resque_failure_to_sidekiq,
     resque_to_sidekiq,
     sidekiq_to_resque,
     verk1_to_sidekiq,
 )
-from .engine import Kind, Unit
+from verk_compat.migrate.engine import Kind, Unit
 
 __all__ = ["Failed", "Plan", "classify", "copy", "namespace", "resque", "to_resque", "verk1"]
 

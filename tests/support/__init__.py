@@ -1,0 +1,1 @@
+"""Test support: real Ruby Sidekiq processes and the jobs the CLI tests run."""

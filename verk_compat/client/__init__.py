@@ -1,0 +1,14 @@
+"""The enqueue client: :class:`Client` (sync) and :class:`AsyncClient` (asyncio).
+
+Both share a sans-IO ``planner`` (what to write: payload bytes and keys), a payload
+``template`` for bulk pushes, and ``resp`` (RESP packing and Redis error wording). Keys touched:
+``queue:<q>``, ``queues``, ``schedule`` (and ``resque:queue:<q>``/``resque:queues`` for the
+Resque target), under an optional namespace.
+"""
+
+from __future__ import annotations
+
+from verk_compat.client.async_client import AsyncClient
+from verk_compat.client.client import Client
+
+__all__ = ["AsyncClient", "Client"]

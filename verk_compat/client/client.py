@@ -1,0 +1,303 @@
+"""The synchronous Sidekiq client: :class:`Client` on ``redis.Redis``, plus connection helpers.
+
+The payloads, batches and commands come from :class:`verk_compat.client.planner.Planner`, their RESP
+bytes and the error wording from :mod:`verk_compat.client.resp` (both shared with
+:class:`verk_compat.client.async_client.AsyncClient`, which follows the same rules on
+``redis.asyncio``);
+this module sends them without MULTI, one round trip per push, as Sidekiq's ``atomic_push``
+does (wire doc §3.1).
+
+Fast path: each Client holds one redis-py connection of its own (made from the pool's
+connection class and kwargs, so AUTH/ACL, TLS, db and client name go through redis-py's own
+``connect()``), guarded by a lock. A single enqueue packs ``SADD queues <q>`` + ``LPUSH
+queue:<q> <payload>`` from cached per-queue RESP bytes plus the payload, writes them once and
+reads both replies. A thread that finds the lock taken uses the pool instead (same commands).
+
+Retry rule (both paths): a connection error is retried, on a fresh connection, only while
+nothing can have been written: connecting, or an idle connection found closed or holding
+unread data before the write. Once the write has begun, a connection error or timeout is never
+retried (the server may have run the push, and a retry could push the job twice): the
+connection is dropped and :class:`~verk_compat.errors.RedisUnavailable` is raised, saying the
+push may or may not have happened. Error replies (WRONGTYPE, NOPERM, ...) are read in step and
+raised as ``redis.ResponseError`` naming the server and the command; the client stays usable.
+
+Redis keys written (``ns:`` prefixed under a namespace):
+
+* ``queues`` (SET, SADD of the queue name) and ``queue:<q>`` (LIST, variadic LPUSH);
+* ``schedule`` (ZSET, ZADD with the score as the decimal string of float epoch seconds; the
+  member has neither ``at`` nor ``enqueued_at``);
+* Resque target: ``resque:queues`` (SADD) and ``resque:queue:<q>`` (RPUSH of ``{"class","args"}``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import redis
+from redis.asyncio import Redis as AsyncRedis
+
+from verk_compat.client.planner import At, Middleware, Planner, Target, Write, epoch, options_of
+from verk_compat.client.resp import Packer, after_write, check_replies, commands, reply_count
+from verk_compat.client.resp import unavailable_error as _unavailable
+from verk_compat.codec.job import Profile, now
+
+__all__ = ["Client", "default_url", "pipeline", "unavailable", "where"]
+
+DEFAULT_URL = "redis://localhost:6379/0"
+_NETWORK = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def default_url() -> str:
+    """``REDIS_URL`` from the environment, else a local Redis on 6379 (as Sidekiq does)."""
+    return os.environ.get("REDIS_URL") or DEFAULT_URL
+
+
+def where(client: redis.Redis | AsyncRedis) -> str:
+    """``host:port`` (or socket path) of a client, for error messages; never the password."""
+    kwargs = client.connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+@contextmanager
+def unavailable(place: str) -> Iterator[None]:
+    """Turn redis-py's connection and timeout errors into :class:`RedisUnavailable`."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise _unavailable(place, exc) from exc
+
+
+class Client:
+    """Synchronous Sidekiq client on ``redis.Redis``: enqueue, enqueue_many, schedule.
+
+    Args:
+        redis_url: ``redis://`` or ``rediss://`` (TLS) URL, with ``user:password@`` for
+            AUTH/ACL; defaults to ``$REDIS_URL``. Ignored when ``redis`` is given.
+        redis: An existing client to use (not closed by :meth:`close`).
+        namespace: redis-namespace style prefix of key names (``resque`` for Resque).
+        profile: Wire profile of timestamps: ``sidekiq7`` (float seconds) or ``sidekiq8`` (ms).
+        target: ``sidekiq`` (LPUSH ``queue:<q>``) or ``resque`` (RPUSH ``resque:queue:<q>``).
+        batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
+        middleware: Callables that get each Job before it is pushed and return the Job to push.
+
+    The client holds one connection of its own besides the pool (see the module docs); it is
+    made on first use, outside the pool's ``max_connections``, and closed by :meth:`close`.
+    Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        redis: redis.Redis | None = None,
+        namespace: str | None = None,
+        profile: Profile = "sidekiq7",
+        target: Target = "sidekiq",
+        batch_size: int = 1000,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        self.planner = Planner.build(
+            namespace=namespace,
+            target=target,
+            profile=profile,
+            batch_size=batch_size,
+            middleware=middleware,
+        )
+        self._owned = redis is None
+        self.redis = redis if redis is not None else _from_url(redis_url or default_url())
+        self._where = where(self.redis)
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._line: Any = None  # the held redis-py connection, made on first use
+        self._packer = Packer()
+
+    def enqueue(
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Push one job to ``queue:<queue>`` in one round trip; returns its jid."""
+        jid, write = self.planner.enqueue_write(
+            class_name, args, options_of(queue, retry, jid, options)
+        )
+        self._run([write])
+        return jid
+
+    def enqueue_many(
+        self,
+        class_name: str,
+        many_args: Iterable[Sequence[Any]],
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        **options: Any,
+    ) -> list[str]:
+        """Push one job per args list, in pipelined batches; all are validated first."""
+        opts = options_of(queue, retry, None, options)
+        batches = self.planner.batches(class_name, many_args, opts)
+        for batch in batches:
+            self._run([self.planner.push_batch(class_name, batch, opts)])
+        return [jid for batch in batches for jid in batch.jids]
+
+    def schedule(
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        at: At,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Run the job at ``at`` (datetime or epoch seconds); a past time enqueues at once."""
+        job = self.planner.job(class_name, args, options_of(queue, retry, jid, options))
+        self._run([self.planner.at(job, epoch(at))])
+        return str(job.jid)
+
+    def enqueue_in(
+        self, seconds: float, class_name: str, args: Sequence[Any] = (), **options: Any
+    ) -> str:
+        """Run the job ``seconds`` from now (Sidekiq's ``perform_in``)."""
+        return self.schedule(class_name, args, at=now() + float(seconds), **options)
+
+    def _run(self, writes: Sequence[Write]) -> None:
+        if self._pid != os.getpid():
+            self._forked()
+        try:
+            if self._lock.acquire(blocking=False):
+                try:
+                    replies = self._on_line(writes)
+                finally:
+                    self._lock.release()
+            else:  # another thread holds the line: use the pool
+                replies = pipeline(self.redis, commands(writes), False)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise _unavailable(self._where, exc) from exc
+        check_replies(self._where, writes, replies)
+
+    def _on_line(self, writes: Sequence[Write]) -> list[Any]:
+        """One exchange on the held connection (the caller holds the lock)."""
+        line = self._line
+        if line is None:
+            pool = self.redis.connection_pool
+            line = self._line = pool.connection_class(**pool.connection_kwargs)
+        _ready(line)
+        count = 2 if len(writes) == 1 and writes[0].queues_key is not None else None
+        return _exchange(line, self._pack(line, writes), count or reply_count(writes))
+
+    def _pack(self, line: Any, writes: Sequence[Write]) -> list[bytes]:
+        """RESP bytes of the writes: cached head + payload for a single push, else redis-py's."""
+        return self._packer.pack(line, writes)
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's connection and lock (never use them)."""
+        self._lock = threading.Lock()
+        self._line = None
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Close the held connection, and the pool unless the client was handed in."""
+        with self._lock:
+            line, self._line = self._line, None
+            if line is not None and self._pid == os.getpid():
+                line.disconnect()
+        if self._owned:
+            self.redis.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def pipeline(
+    client: redis.Redis, commands: Sequence[tuple[Any, ...]], raise_on_error: bool = True
+) -> list[Any]:
+    """Send ``commands`` in one write, then read every reply: one round trip, no MULTI.
+
+    This is what ``client.pipeline(transaction=False).execute()`` does, without its per-call
+    bookkeeping: the pool's connection (which the pool checks before handing it out), one
+    packed write, every reply read so the connection stays in step. Error replies come back
+    as exceptions in the list; the first is raised when ``raise_on_error``. Connection errors
+    after the write began are not retried (see the module docs).
+    """
+    pool = client.connection_pool
+    conn: Any = pool.get_connection()
+    try:
+        replies = _exchange(conn, conn.pack_commands(commands), len(commands))
+    finally:
+        pool.release(conn)
+    for reply in replies:
+        if raise_on_error and isinstance(reply, redis.ResponseError):
+            raise reply
+    return replies
+
+
+def _ready(conn: Any) -> None:
+    """Connect ``conn``, or check an idle one; nothing is written, so this may reconnect once.
+
+    An idle connection that reads as ready (closed by the server, or holding bytes nobody asked
+    for) cannot be trusted: it is dropped and a fresh one made (redis-py's ``connect()`` applies
+    its own retry policy to connecting).
+    """
+    if conn.is_connected:
+        try:
+            if not conn.can_read():
+                return
+        except _NETWORK:
+            pass
+        conn.disconnect()
+    conn.connect()
+
+
+def _exchange(conn: Any, packed: Sequence[bytes], count: int) -> list[Any]:
+    """Write ``packed`` once and read ``count`` replies (error replies returned, not raised).
+
+    Never retried: any connection error or timeout from here on drops the connection and is
+    raised with a note that the commands may have run. A NOAUTH reply raises as redis-py's
+    ``AuthenticationError`` (nothing ran: the server refused every command).
+    """
+    try:
+        conn.send_packed_command(packed, check_health=False)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+        return replies
+    except redis.AuthenticationError:
+        conn.disconnect()
+        raise
+    except _NETWORK as exc:
+        conn.disconnect()
+        raise after_write(exc) from exc
+    except BaseException:
+        conn.disconnect()  # e.g. KeyboardInterrupt between write and read: out of step
+        raise
+
+
+def _from_url(url: str) -> redis.Redis:
+    try:
+        return redis.Redis.from_url(url)
+    except ValueError as exc:
+        raise ValueError(f"bad Redis URL: {exc}") from None

@@ -1,0 +1,141 @@
+"""The job registry: Sidekiq class names mapped to Python callables, and nothing else runs.
+
+``@app.job("HardWorker")`` registers a function (``def`` or ``async def``) or a class with a
+``perform`` method. A payload may name another public method of a registered class with Verk's
+``function`` key. A payload naming anything that was not registered (``os.system``, a Ruby class
+this process does not know) resolves to :class:`UnknownJob`: nothing is ever imported or looked
+up from a payload.
+
+Keys touched: none.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from verk_compat.worker.events import EventManager
+from verk_compat.worker.middleware import Middleware
+from verk_compat.worker.retry import RetryIn
+
+__all__ = ["App", "JobSpec", "Resolved", "UnknownJob"]
+
+T = TypeVar("T")
+
+
+class UnknownJob(Exception):
+    """A payload names a class (or method) this process has not registered.
+
+    Its ``error_class`` on the wire is ``verk_compat.UnknownJob`` (the analogue of Ruby's
+    ``NameError: uninitialized constant``); it follows Sidekiq's *global* retry path.
+    """
+
+
+# Shown as ``verk_compat.UnknownJob`` in error_class rather than the module it lives in.
+UnknownJob.__module__ = "verk_compat"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One registered job: the target and its Sidekiq-style options."""
+
+    name: str
+    target: Any
+    is_class: bool
+    retry: bool | int = True
+    retry_in: RetryIn | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A callable ready to run a payload's args, and whether it must be awaited."""
+
+    spec: JobSpec
+    call: Callable[..., Any]
+    is_async: bool
+
+
+@dataclass
+class App:
+    """Registry of jobs, event handlers and server middleware for one worker."""
+
+    name: str = "verk-compat"
+    events: EventManager = field(default_factory=EventManager)
+    middleware: list[Middleware] = field(default_factory=list)
+    _jobs: dict[str, JobSpec] = field(default_factory=dict, repr=False)
+    _async_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+
+    def job(
+        self,
+        name: str | None = None,
+        *,
+        retry: bool | int = True,
+        retry_in: RetryIn | None = None,
+    ) -> Callable[[T], T]:
+        """Decorator registering a function or class under Sidekiq class ``name``.
+
+        ``name`` defaults to the object's ``__qualname__``. ``retry`` is used when a payload has
+        no ``retry`` key; ``retry_in(count, exc, job)`` is Sidekiq's ``sidekiq_retry_in``.
+        """
+
+        def register(target: T) -> T:
+            default = str(getattr(target, "__qualname__", ""))
+            self.register(name or default, target, retry, retry_in)
+            return target
+
+        return register
+
+    def register(
+        self,
+        name: str,
+        target: Any,
+        retry: bool | int = True,
+        retry_in: RetryIn | None = None,
+    ) -> None:
+        """Register ``target`` (function or class with ``perform``) under ``name``."""
+        if not name:
+            raise ValueError("a job needs a non-empty Sidekiq class name")
+        is_class = inspect.isclass(target)
+        if is_class and not callable(getattr(target, "perform", None)):
+            raise TypeError(f"job class {target!r} has no perform method")
+        if not is_class and not callable(target):
+            raise TypeError(f"job {name!r} is neither a class nor a callable")
+        if name in self._jobs and self._jobs[name].target is not target:
+            raise ValueError(f"job name {name!r} is already registered")
+        self._jobs[name] = JobSpec(name, target, is_class, retry, retry_in)
+
+    @property
+    def names(self) -> list[str]:
+        """Registered class names."""
+        return sorted(self._jobs)
+
+    def spec(self, class_name: str) -> JobSpec | None:
+        """The registration of ``class_name``, or None."""
+        return self._jobs.get(class_name)
+
+    def resolve(self, class_name: str, function: str | None = None) -> Resolved:
+        """The callable for a payload's ``class`` (and optional Verk ``function``).
+
+        Raises :class:`UnknownJob` for anything not registered, and for a ``function`` that is
+        private or not a method of the registered class.
+        """
+        spec = self._jobs.get(class_name)
+        if spec is None:
+            raise UnknownJob(f"no job registered as {class_name!r}")
+        method = function or "perform"
+        if not spec.is_class:
+            if method != "perform":
+                raise UnknownJob(f"job {class_name!r} is a function; it has no {method!r}")
+            call = spec.target
+        else:
+            if method.startswith("_") or not callable(getattr(spec.target, method, None)):
+                raise UnknownJob(f"job class {class_name!r} has no public method {method!r}")
+            call = getattr(spec.target(), method)
+        key = (class_name, method)
+        is_async = self._async_cache.get(key)
+        if is_async is None:
+            is_async = inspect.iscoroutinefunction(call)
+            self._async_cache[key] = is_async
+        return Resolved(spec, call, is_async)

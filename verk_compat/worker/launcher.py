@@ -1,0 +1,502 @@
+"""The worker process: managers, acker, heartbeat, scheduler and orphan recovery together.
+
+Startup: first heartbeat (so this identity is alive before it owns any job), orphan recovery,
+then one :class:`Manager` per queue. Shutdown, as Sidekiq does it: stop fetching, wait up to
+``shutdown_timeout`` for jobs in flight, flush the acks, push every job still in progress back to
+the pop end of its queue, leave ``processes``. TSTP (or Web's Quiet) stops fetching only.
+A second SIGINT exits at once; the in-progress lists keep the jobs for orphan recovery.
+TTIN logs the running jobs and every task and thread stack (:mod:`verk_compat.worker.signals`).
+
+A worker built from a URL gets a Redis client that cannot hang on a half-open connection
+(:func:`client_options`): a socket timeout a few seconds longer than the ``BLMOVE`` block timeout,
+TCP keepalive and a health check (PING) on a connection idle for a while. Options in the URL's
+query string win; a client handed in is used as it is.
+
+Queues can be added, removed, paused and resumed while the worker runs (Verk's dynamic queues):
+:meth:`Worker.add_queue`, :meth:`Worker.remove_queue`, :meth:`Worker.pause_queue`,
+:meth:`Worker.resume_queue`. Pausing stops fetching (running jobs finish; a job fetched in the
+same instant goes back to its queue) and emits ``QueuePaused``; resuming emits ``QueueRunning``.
+The heartbeat's ``info`` follows every change.
+
+Keys touched: everything the parts touch (``queue:<q>``, ``inprogress:<q>:<identity>``,
+``retry``, ``schedule``, ``dead``, ``queues``, ``processes``, ``<identity>``,
+``<identity>:work``, ``<identity>-signals``, ``verk:orphan_lock``, ``stat:*``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+import redis as _sync_redis
+import redis.asyncio.connection as _aconn
+import redis.connection as _sconn
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from verk_compat.codec.job import Profile
+from verk_compat.keys import Keys
+from verk_compat.worker import signals as _signals
+from verk_compat.worker.app import App
+from verk_compat.worker.counters import Stats
+from verk_compat.worker.events import Event, QueuePaused, QueueRunning
+from verk_compat.worker.fetch import Acker, Fetcher
+from verk_compat.worker.heartbeat import Heartbeat, make_identity
+from verk_compat.worker.manager import Manager, cancel_and_wait
+from verk_compat.worker.orphans import recover_orphans
+from verk_compat.worker.processor import Processor
+from verk_compat.worker.scheduler import Scheduler
+from verk_compat.worker.sync_pool import SyncPool
+
+__all__ = ["SOCKET_TIMEOUT_MARGIN", "Worker", "client_options"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds the socket timeout exceeds the blocking fetch's timeout (a BLMOVE answers after
+#: ``block_timeout``; a reply later than this margin means the connection is dead).
+SOCKET_TIMEOUT_MARGIN = 5.0
+
+
+def client_options(block_timeout: float) -> dict[str, Any]:
+    """The worker's Redis client options for a ``block_timeout`` second ``BLMOVE``.
+
+    No automatic retries: a command whose reply is lost must surface as an error, so that the
+    manager reconciles its in-progress list (a silently retried fetch would strand jobs until
+    the next periodic reconcile).
+    """
+    return {
+        "socket_timeout": block_timeout + SOCKET_TIMEOUT_MARGIN,
+        "socket_connect_timeout": SOCKET_TIMEOUT_MARGIN,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry_on_timeout": False,
+    }
+
+
+def _check_timeout(redis: Redis, block_timeout: float) -> None:
+    """Warn if the client would time out every blocking fetch."""
+    timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    if isinstance(timeout, int | float) and timeout <= block_timeout:
+        log.warning(
+            "the Redis client's socket_timeout (%ss) is not above the blocking fetch's %ss: "
+            "every BLMOVE on an empty queue will time out; use socket_timeout=%s",
+            timeout,
+            block_timeout,
+            block_timeout + SOCKET_TIMEOUT_MARGIN,
+        )
+
+
+#: The sync connection class matching each async one (for the keep-alive thread's client).
+_SYNC_CONNECTION: dict[type[Any], type[Any]] = {
+    _aconn.Connection: _sconn.Connection,
+    _aconn.SSLConnection: _sconn.SSLConnection,
+    _aconn.UnixDomainSocketConnection: _sconn.UnixDomainSocketConnection,
+}
+#: Connection options the keep-alive thread's client copies from the worker's client.
+_SYNC_OPTIONS = ("host", "port", "db", "username", "password", "path", "credential_provider")
+
+
+def keepalive_client(redis: Redis) -> _sync_redis.Redis | None:
+    """A small sync client to the same server as ``redis`` (None if its connection kind is not
+    a plain TCP, TLS or Unix socket one, e.g. Sentinel)."""
+    pool = redis.connection_pool
+    cls = _SYNC_CONNECTION.get(pool.connection_class)
+    if cls is None:
+        return None
+    options = {
+        k: v
+        for k, v in pool.connection_kwargs.items()
+        if k in _SYNC_OPTIONS or (k.startswith("ssl_") and cls is _sconn.SSLConnection)
+    }
+    timeout = SOCKET_TIMEOUT_MARGIN
+    sync_pool = _sync_redis.ConnectionPool(
+        connection_class=cls,
+        max_connections=1,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        **options,
+    )
+    return _sync_redis.Redis(connection_pool=sync_pool)
+
+
+class Worker:
+    """Runs ``app``'s jobs from ``queues`` (name -> concurrency) until stopped."""
+
+    def __init__(
+        self,
+        app: App,
+        queues: Mapping[str, int],
+        *,
+        redis: Redis | None = None,
+        redis_url: str | None = None,
+        namespace: str = "",
+        burst: bool = False,
+        shutdown_timeout: float = 25.0,
+        heartbeat_ttl: int = 60,
+        beat_interval: float = 5.0,
+        poll_interval: float | None = None,
+        orphan_interval: float = 30.0,
+        block_timeout: float = 2.0,
+        profile: Profile = "sidekiq7",
+        tag: str = "",
+    ) -> None:
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        self.app = app
+        self.queues = dict(queues)
+        if redis is None:
+            url = redis_url or os.environ.get("REDIS_URL", "")
+            redis = Redis.from_url(url, **client_options(block_timeout))
+        _check_timeout(redis, block_timeout)
+        self.redis = redis
+        self.keys = Keys(namespace)
+        self.burst = burst
+        self.shutdown_timeout = shutdown_timeout
+        self.beat_interval = beat_interval
+        self.orphan_interval = orphan_interval
+        self.identity = make_identity()
+        self.quiet = False
+        self.stats = Stats(self.keys)
+        self.pool = SyncPool(sum(self.queues.values()))
+        self.acker = Acker(self.redis, self.stats)
+        self.processor = Processor(
+            app, self.redis, self.keys, self.acker, self.stats, self.pool, profile=profile
+        )
+        self.heartbeat = Heartbeat(
+            self.redis,
+            self.keys,
+            self.identity,
+            self.queues,
+            ttl=heartbeat_ttl,
+            tag=tag,
+            profile=profile,
+        )
+        self.block_timeout = block_timeout
+        #: Queues paused with :meth:`pause_queue` (quiet is separate: it pauses every queue).
+        self.paused: set[str] = set()
+        self._fetch_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._started = False
+        self.scheduler = Scheduler(self.redis, self.keys, interval=poll_interval, profile=profile)
+        self.managers = {
+            q: Manager(
+                q,
+                n,
+                Fetcher(self.redis, self.keys, q, self.identity),
+                self.processor,
+                burst=burst,
+                block_timeout=block_timeout,
+                reconcile_interval=orphan_interval,
+            )
+            for q, n in self.queues.items()
+        }
+        self._stop = asyncio.Event()
+        self._interrupts = 0
+        self.heartbeat_ttl = heartbeat_ttl
+        #: ``time.monotonic()`` of the last heartbeat that reached Redis (read by the thread).
+        self._last_beat = time.monotonic()
+        self._keepalive_stop = threading.Event()
+
+    @property
+    def busy(self) -> int:
+        return sum(m.busy for m in self.managers.values())
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown (what TERM and the first INT do). The managers start
+        no more jobs from now on (as Sidekiq): only running jobs get the grace period."""
+        for manager in self.managers.values():
+            manager.stop()
+        self._stop.set()
+
+    def set_quiet(self) -> None:
+        """Stop fetching new jobs; jobs in flight finish (TSTP, Web's Quiet)."""
+        self.quiet = True
+        for manager in self.managers.values():
+            manager.pause()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` (or, in burst mode, until every queue is drained)."""
+        await self._first_beat()
+        self._start_keepalive()
+        await self._recover()
+        self._acker_task = self._spawn(self.acker.run())
+        background = [
+            self._acker_task,
+            self._spawn(self._heartbeat_loop()),
+            self._spawn(self._orphan_loop()),
+        ]
+        if not self.burst:
+            background.append(self._spawn(self.scheduler.run()))
+        for name in list(self.managers):
+            self._start_fetcher(name)
+        fetchers = list(self._fetch_tasks.values())
+        self._started = True
+        stopper = self._spawn(self._stop.wait())
+        try:
+            if self.burst:
+                drained = asyncio.gather(*fetchers)
+                await asyncio.wait([stopper, drained], return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await stopper
+        finally:
+            self._started = False
+            await self._shutdown(list(self._fetch_tasks.values()), background)
+            stopper.cancel()
+
+    def install_signal_handlers(self) -> None:
+        """TERM: graceful stop; INT: graceful stop, a second INT exits at once; TSTP: quiet."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
+        loop.add_signal_handler(signal.SIGTSTP, self.set_quiet)
+        loop.add_signal_handler(signal.SIGTTIN, self.dump_state)
+
+    def dump_state(self) -> None:
+        """TTIN: log every running job and every asyncio task and thread stack."""
+        _signals.log_dump(self.identity, self.processor.running)
+
+    # Dynamic queues (Verk's add_queue / remove_queue / pause_queue / resume_queue).
+
+    def add_queue(self, name: str, concurrency: int = 25) -> None:
+        """Serve queue ``name`` with ``concurrency`` slots from now on (at once if running)."""
+        if name in self.managers:
+            raise ValueError(f"queue {name!r} is already served by {self.identity}")
+        manager = Manager(
+            name,
+            concurrency,
+            Fetcher(self.redis, self.keys, name, self.identity),
+            self.processor,
+            burst=self.burst,
+            block_timeout=self.block_timeout,
+            reconcile_interval=self.orphan_interval,
+        )
+        self.managers[name] = manager
+        self.queues[name] = concurrency
+        grow = getattr(self.pool, "grow", None)
+        if grow is not None:
+            grow(concurrency)
+        if self.quiet:
+            manager.pause()
+        self._queues_changed()
+        log.info("queue %s added (concurrency %d)", name, concurrency)
+        if self._started:
+            self._start_fetcher(name)
+
+    async def remove_queue(self, name: str, timeout: float | None = None) -> None:
+        """Stop serving ``name``: fetch nothing more, wait up to ``timeout`` (default: the
+        shutdown timeout) for its running jobs, push what is left back to the queue."""
+        manager = self._manager(name)
+        manager.pause()
+        self.queues.pop(name, None)
+        self.paused.discard(name)
+        self._queues_changed()
+        task = self._fetch_tasks.pop(name, None)
+        manager.stop()
+        if task is not None:
+            await cancel_and_wait([task])
+        await manager.drain(self.shutdown_timeout if timeout is None else timeout)
+        # If this raises, the manager stays listed so that shutdown still requeues its jobs.
+        moved = await manager.fetcher.requeue_all()
+        del self.managers[name]
+        log.info("queue %s removed (%d unfinished jobs pushed back)", name, moved)
+
+    def pause_queue(self, name: str) -> None:
+        """Stop fetching from ``name``; its running jobs finish. Emits ``QueuePaused``."""
+        manager = self._manager(name)
+        if name in self.paused:
+            return
+        self.paused.add(name)
+        manager.pause()
+        self._queues_changed()
+        log.info("queue %s paused", name)
+        self._emit(QueuePaused(name, time.time()))
+
+    def resume_queue(self, name: str) -> None:
+        """Fetch from ``name`` again (unless the whole process is quiet). Emits ``QueueRunning``."""
+        manager = self._manager(name)
+        if name not in self.paused:
+            return
+        self.paused.discard(name)
+        if not self.quiet:
+            manager.resume()
+        self._queues_changed()
+        log.info("queue %s resumed", name)
+        self._emit(QueueRunning(name, time.time()))
+
+    def _manager(self, name: str) -> Manager:
+        manager = self.managers.get(name)
+        if manager is None or name not in self.queues:
+            raise KeyError(f"queue {name!r} is not served by {self.identity}")
+        return manager
+
+    def _queues_changed(self) -> None:
+        self.heartbeat.set_queues(self.queues, self.paused)
+
+    def _start_fetcher(self, name: str) -> None:
+        self._fetch_tasks[name] = self._spawn(self.managers[name].run())
+        # QueueRunning for a queue added or resumed at run time (not for the startup queues).
+        if self._started and name not in self.paused and not self.quiet:
+            self._emit(QueueRunning(name, time.time()))
+
+    def _emit(self, event: Event) -> None:
+        if self.app.events:
+            self.app.events.emit(event)
+
+    def _on_interrupt(self) -> None:
+        self._interrupts += 1
+        if self._interrupts > 1:
+            log.warning("second interrupt: exiting now; in-progress jobs stay protected")
+            os._exit(1)
+        log.info("interrupt: shutting down (interrupt again to exit at once)")
+        self.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        return asyncio.create_task(coro)
+
+    async def _shutdown(self, fetchers: list[asyncio.Task[Any]], background: list[Any]) -> None:
+        log.info("shutting down %s: %d jobs in flight", self.identity, self.busy)
+        self._keepalive_stop.set()
+        self.quiet = True
+        for manager in self.managers.values():
+            manager.stop()
+        # Not a bare cancel + gather: a cancellation can be swallowed (see manager.py).
+        await cancel_and_wait(fetchers)
+        await asyncio.gather(*(m.drain(self.shutdown_timeout) for m in self.managers.values()))
+        # The acker ends after its current flush rather than being cancelled in the middle.
+        self.acker.stop()
+        await asyncio.wait({self._acker_task}, timeout=5.0)
+        await cancel_and_wait(background)
+        await self._final_flush()
+        self.pool.shutdown()
+
+    async def _final_flush(self) -> None:
+        """Acks and stats, then requeue what is left in progress, then leave ``processes``."""
+        try:
+            while True:
+                if not await self.acker.flush():
+                    raise ConnectionError("acknowledgements could not be sent")
+                if not self.acker.pending:
+                    break
+            for manager in self.managers.values():
+                moved = await manager.fetcher.requeue_all()
+                if moved:
+                    log.warning("requeued %d unfinished jobs to %s", moved, manager.queue)
+            await self.heartbeat.clear()
+        except (RedisError, OSError) as exc:
+            # Jobs stay in the in-progress lists; orphan recovery brings them back later.
+            log.error("shutdown could not reach Redis (%s); in-progress jobs stay protected", exc)
+
+    async def _beat(self) -> None:
+        signal_name = await self.heartbeat.beat(self.busy, self.quiet, self.processor.running)
+        self._last_beat = time.monotonic()
+        if signal_name is not None:
+            _signals.dispatch(signal_name, self)
+
+    async def _recover(self) -> None:
+        try:
+            await recover_orphans(self.redis, self.keys, self.identity)
+        except (RedisError, OSError) as exc:
+            log.warning("orphan recovery failed (%s)", exc)
+
+    async def _first_beat(self) -> None:
+        """Beat before owning any job; while Redis is unreachable, say so and keep trying."""
+        delay = 0.1
+        failed_since: float | None = None
+        while True:
+            try:
+                await self._beat()
+                if failed_since is not None:
+                    down = time.monotonic() - failed_since
+                    log.warning("Redis reachable again: first heartbeat after %.1fs", down)
+                return
+            except (RedisError, OSError) as exc:
+                if self._stop.is_set():
+                    return
+                failed_since = failed_since or time.monotonic()
+                log.warning("Redis unreachable at start (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _start_keepalive(self) -> None:
+        """Start the keep-alive thread (see :meth:`_keep_alive`)."""
+        if self._keepalive_stop.is_set():
+            return
+        client = keepalive_client(self.redis)
+        if client is None:
+            log.info("no keep-alive thread for this Redis client; the heartbeat runs on the loop")
+            return
+        name = f"verk-keepalive-{self.identity}"
+        threading.Thread(target=self._keep_alive, args=(client,), name=name, daemon=True).start()
+
+    def _keep_alive(self, client: _sync_redis.Redis) -> None:
+        """Keep the process hash alive while the event loop is stalled.
+
+        The heartbeat runs on the event loop; an ``async def`` job that blocks the loop (CPU
+        work, a sync call) for longer than the TTL would let the hash expire while this process
+        still runs its jobs, and another process's orphan recovery would requeue them: they would
+        run twice. Like Sidekiq's heartbeat thread, this thread extends the TTL (``EXPIRE``,
+        which never recreates an expired hash) whenever the last beat is older than
+        ``min(2 beats, TTL/2)``, and warns once per stall. ``beat`` and ``busy`` are not updated
+        meanwhile, so Sidekiq Web shows the stall. A job holding the GIL (a C extension that
+        does not release it) stops this thread too.
+        """
+        ttl = self.heartbeat_ttl
+        period = min(self.beat_interval, ttl / 4)
+        stall = min(2 * self.beat_interval, ttl / 2)
+        key = self.keys.process(self.identity)
+        warned = False
+        try:
+            while not self._keepalive_stop.wait(period):
+                late = time.monotonic() - self._last_beat
+                if late < stall:
+                    warned = False
+                    continue
+                try:
+                    alive = client.expire(key, ttl)
+                except (RedisError, OSError):
+                    continue  # Redis unreachable: nobody can steal the jobs either
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "event loop stalled: no heartbeat for %.1fs (does a job block the loop?); "
+                        "keeping %s alive from a thread%s",
+                        late,
+                        self.identity,
+                        "" if alive else " failed: the process hash had already expired",
+                    )
+        finally:
+            client.close()
+
+    async def _heartbeat_loop(self) -> None:
+        failed_since: float | None = None
+        while True:
+            await asyncio.sleep(self.beat_interval)
+            try:
+                await self._beat()
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed (%s); retrying", exc)
+                failed_since = failed_since or time.monotonic()
+                continue
+            if failed_since is not None:
+                down = time.monotonic() - failed_since
+                log.warning("Redis reachable again: heartbeat back after %.1fs", down)
+                failed_since = None
+
+    async def _orphan_loop(self) -> None:
+        rng = random.Random()
+        while True:
+            # Jitter spreads the processes' attempts; the lock makes them take turns anyway.
+            await asyncio.sleep(self.orphan_interval * (0.5 + rng.random()))
+            await self._recover()
+
+    async def aclose(self) -> None:
+        """Close the Redis connection pool."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.aclose()

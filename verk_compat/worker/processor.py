@@ -1,0 +1,402 @@
+"""Run one fetched job: decode, resolve, middleware, call, then report success or fail it.
+
+:meth:`Processor.process` returns True when the job succeeded: its manager then acknowledges it
+(with its next fetch, ``lua/fetch_ack.lua``, or through the
+:class:`~verk_compat.worker.fetch.Acker`), so a job leaves its in-progress list only after it
+finished. A payload that cannot be decoded is moved untouched to ``dead`` and removed from the
+in-progress list in one script, never lost. A job that raises gets Sidekiq's retry decision
+(:mod:`verk_compat.worker.retry`) applied by ``lua/fail.lua``: LREM from in-progress and ZADD
+``retry`` or ``dead`` (trimmed) atomically. ``async def`` jobs run on the event loop, plain
+functions in a bounded thread pool (:mod:`verk_compat.worker.sync_pool`). Cancellation
+(shutdown) neither acks nor fails: the job stays in progress
+and shutdown pushes it back to its queue.
+
+The two log lines per job (``start`` and ``done``, with jid, class, queue and ms, at INFO on the
+``verk_compat.worker.processor`` logger) skip the usual per-record overhead (:class:`_JobLog`). When
+the only handler they would reach is the CLI's own (``verk-compat worker`` with its default
+logging) and no filters are attached, they are rendered as that handler's formatter would and
+written once per event-loop turn; otherwise (your own handlers, filters or record factory) they
+are ordinary ``LogRecord`` objects that go through the logger's normal level check, filters,
+propagation and handlers. Either way the level is checked once per loop turn.
+
+Keys touched: ``inprogress:<q>:<identity>``, ``retry``, ``dead`` (and, via the acker, the stat
+keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from verk_compat.codec.job import Job, Profile, now
+from verk_compat.errors import InvalidJob
+from verk_compat.keys import Keys
+from verk_compat.lua import script
+from verk_compat.worker.app import App, Resolved, UnknownJob
+from verk_compat.worker.counters import Stats
+from verk_compat.worker.events import JobFailed, JobFinished, JobStarted
+from verk_compat.worker.fetch import Acker
+from verk_compat.worker.middleware import JobContext, run_chain
+from verk_compat.worker.retry import (
+    DEAD_MAX_JOBS,
+    DEAD_TIMEOUT,
+    Dead,
+    Decision,
+    Discard,
+    Retry,
+    next_attempt,
+)
+from verk_compat.worker.sync_pool import SyncPool
+
+__all__ = ["Processor", "Running"]
+
+log = logging.getLogger(__name__)
+
+#: What the heartbeat's ``<identity>:work`` hash shows per running job: queue, raw, run_at.
+Running = dict[int, tuple[str, bytes, int]]
+
+
+class Processor:
+    """Runs jobs for every manager of one worker process."""
+
+    def __init__(
+        self,
+        app: App,
+        redis: Redis,
+        keys: Keys,
+        acker: Acker,
+        stats: Stats,
+        pool: SyncPool,
+        *,
+        profile: Profile = "sidekiq7",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.app = app
+        self.redis = redis
+        self.keys = keys
+        self.acker = acker
+        self.stats = stats
+        self.pool = pool
+        self.profile = profile
+        self.rng = rng or random.Random()
+        self.running: Running = {}
+        self._next_tid = 0
+        self._resolved: dict[str, Resolved] = {}
+        self._log = _JobLog(log)
+
+    async def process(self, queue: str, inprogress_key: str, raw: bytes) -> bool:
+        """Run ``raw`` (already in ``inprogress_key``) to its end.
+
+        Returns True if the job succeeded (the caller must acknowledge it), False if it was
+        already moved to retry/dead or dropped by ``lua/fail.lua``.
+        """
+        # The hot path: one coroutine per job, no allocation beyond the work hash entry unless
+        # events, middleware or logging ask for one.
+        try:
+            job = Job.decode(raw)
+        except InvalidJob as exc:
+            await self._bury(inprogress_key, raw, exc)
+            return False
+        self._next_tid = tid = self._next_tid + 1
+        started = _time()
+        running = self.running
+        running[tid] = (queue, raw, int(started))
+        try:
+            # The level check and the way lines are written are settled once per loop turn.
+            jlog = self._log
+            write = jlog.chosen or jlog.choose()
+            if write:
+                write(started, _START, (job.jid, job.class_name, queue))
+            events = self.app.events
+            if events:
+                events.emit(JobStarted(job, queue, started))
+            clock = _perf_counter()
+            resolved: Resolved | None = None
+            try:
+                # A function resolved before, unless a Verk "function" key names a method.
+                known = self._resolved.get(job.class_name)
+                if known is None or b'"function"' in raw:
+                    known = self._resolve(job, raw)
+                resolved = known
+                if self.app.middleware:
+                    await self._invoke(resolved, job, queue, raw)
+                elif resolved.is_async:
+                    await resolved.call(*job.args)
+                else:
+                    await self.pool.run(resolved.call, *job.args)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
+                return False
+            self.stats.processed += 1
+            emit = bool(events)
+            if write or emit:
+                ms = (_perf_counter() - clock) * 1000
+                finished = started + ms / 1000
+                # Chosen again (the job may have spanned loop turns), if the start was written.
+                if write and (write := jlog.chosen or jlog.choose()):
+                    write(finished, _DONE, (job.jid, job.class_name, queue, ms))
+                if emit:
+                    events.emit(JobFinished(job, queue, started, finished))
+            return True
+        finally:
+            del running[tid]
+
+    def _resolve(self, job: Job, raw: bytes) -> Resolved:
+        """The registered callable; plain functions are looked up once per class name."""
+        if b'"function"' in raw:
+            function = _function(job)
+            if function is not None:
+                return self.app.resolve(job.class_name, function)
+        name = job.class_name
+        resolved = self._resolved.get(name)
+        if resolved is None:
+            resolved = self.app.resolve(name)
+            if not resolved.spec.is_class:
+                # A class is instantiated per job (as Sidekiq does); a function is reused.
+                self._resolved[name] = resolved
+        return resolved
+
+    async def _invoke(self, resolved: Resolved, job: Job, queue: str, raw: bytes) -> None:
+        if not self.app.middleware:
+            await self._call(resolved, job.args)
+            return
+        ctx = JobContext(job, queue, raw)
+        await run_chain(self.app.middleware, ctx, lambda: self._call(resolved, ctx.job.args))
+
+    async def _call(self, resolved: Resolved, args: list[Any]) -> None:
+        if resolved.is_async:
+            await resolved.call(*args)
+        else:
+            await self.pool.run(resolved.call, *args)
+
+    async def _failed(
+        self,
+        job: Job,
+        queue: str,
+        raw: bytes,
+        inprogress_key: str,
+        exc: Exception,
+        resolved: Resolved | None,
+        started: float,
+    ) -> None:
+        spec = resolved.spec if resolved else None
+        decision = next_attempt(
+            job,
+            exc,
+            queue=queue,
+            now=now(),
+            rng=self.rng,
+            path="global" if isinstance(exc, UnknownJob) else "local",
+            default_retry=spec.retry if spec else True,
+            retry_in=spec.retry_in if spec else None,
+            profile=self.profile,
+        )
+        log.warning(
+            "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s",
+            job.jid,
+            job.class_name,
+            queue,
+            (time.time() - started) * 1000,
+            type(exc).__name__,
+            exc,
+            type(decision).__name__.lower(),
+        )
+        await self._apply(inprogress_key, raw, decision)
+        self.stats.processed += 1
+        self.stats.failed += 1
+        self.acker.wake()
+        if self.app.events:
+            self.app.events.emit(JobFailed(job, queue, started, time.time(), exc))
+
+    async def _apply(self, inprogress_key: str, raw: bytes, decision: Decision) -> None:
+        """Run ``lua/fail.lua`` for ``decision``, retrying while Redis is unreachable."""
+        stamp = now()
+        try:
+            member = b"" if isinstance(decision, Discard) else decision.payload.encode(self.profile)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # The failed job cannot be written under this profile: keep it as fetched in dead
+            # rather than leave it in progress to run (and fail) again after every restart.
+            log.error("failed job cannot be re-encoded (%s); moved to dead untouched", exc)
+            decision = Dead(decision.payload)
+            member = raw
+        if isinstance(decision, Retry):
+            keys = [inprogress_key, self.keys.retry]
+            args: list[Any] = [raw, "retry", decision.at, member]
+        elif isinstance(decision, Dead):
+            keys = [inprogress_key, self.keys.dead]
+            args = [raw, "dead", stamp, member]
+        else:
+            assert isinstance(decision, Discard)
+            keys = [inprogress_key, self.keys.dead]
+            args = [raw, "drop", 0, b""]
+        await self._fail_script(keys, [*args, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS])
+
+    async def _bury(self, inprogress_key: str, raw: bytes, exc: Exception) -> None:
+        log.error("undecodable payload moved to dead set: %s: %r", exc, raw[:200])
+        stamp = now()
+        keys = [inprogress_key, self.keys.dead]
+        await self._fail_script(
+            keys, [raw, "dead", stamp, raw, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
+        )
+
+    async def _fail_script(self, keys: list[str], args: list[Any]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await script("fail").acall(self.redis, keys, args)
+                return
+            except (RedisError, OSError) as exc:
+                # The job stays in progress meanwhile, so nothing is lost while we wait.
+                log.warning("recording a failure failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _function(job: Job) -> str | None:
+    """Verk's optional ``function`` key (kept by the codec in ``extra``)."""
+    raw = job.extra.get("function") if job.extra else None
+    if raw is None:
+        return None
+    value = msgspec.json.decode(raw)
+    return value if isinstance(value, str) else None
+
+
+#: The two per-job lines (``msg % args``), as records' ``msg`` on the standard path.
+_START = "start jid=%s class=%s queue=%s"
+_DONE = "done jid=%s class=%s queue=%s ms=%.1f"
+
+_time = time.time
+_perf_counter = time.perf_counter
+
+#: Writes an INFO line ``msg % args`` as of ``created`` (epoch seconds): a handler's fast
+#: writer, or :meth:`_JobLog._record`. See :class:`_JobLog`.
+LineWriter = Callable[[float, str, tuple[Any, ...]], None]
+
+
+class _JobLog:
+    """The per-job log lines without the stdlib's per-record cost.
+
+    Once per event-loop turn (:meth:`choose`, cached in :attr:`chosen` until the turn ends)
+    the level is checked (``Logger.isEnabledFor(INFO)``, which honours level changes and
+    ``logging.disable``) and the way the lines are written is chosen:
+
+    * **Fast path.** If the record would reach exactly one handler (walking the logger and its
+      propagating parents, counting handlers whose level lets INFO through), that handler offers
+      an ``info_writer()`` returning a writer (the CLI's handler does, see
+      :mod:`verk_compat.cli.worker`), neither the logger nor the handler has filters, and no
+      custom log record factory is installed, the line ``msg % args`` goes straight to that
+      writer: no ``LogRecord``, no handler lock per line. The CLI's writer renders it exactly as
+      its formatter would and writes the lines of one loop turn with one ``write``.
+    * **Standard path** (anything else, e.g. a library user's own handlers, filters or record
+      factory): a real ``LogRecord`` (``msg`` and ``args`` as above, the usual attributes) is
+      handed to ``Logger.handle``, so levels, filters, propagation and handlers behave as
+      usual. To save the per-record cost the record is a copy of a template made once, with
+      the message, arguments and times filled in; with a custom record factory it is made by
+      ``Logger.info`` itself.
+
+    A logging configuration change (level, handlers, filters) made in the middle of a loop turn
+    applies from the next turn. A job's done line is written only if its start line was.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        #: The writer chosen for the current loop turn, False if INFO is off; None: not chosen
+        #: yet, call :meth:`choose`.
+        self.chosen: LineWriter | Literal[False] | None = None
+        self._template: dict[str, Any] | None = None
+        self._thread = 0
+
+    def enabled(self) -> bool:
+        """Whether INFO lines are wanted now."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def line(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
+        """Log ``msg % args`` at INFO as of ``created`` (if INFO is on)."""
+        write = self.chosen or self.choose()
+        if write:
+            write(created, msg, args)
+
+    def choose(self) -> LineWriter | Literal[False]:
+        """The writer for this loop turn, or False if INFO is off (cached in :attr:`chosen`
+        until the turn ends; call from the loop's thread)."""
+        if self.chosen is not None:
+            return self.chosen
+        writer: LineWriter | Literal[False] = False
+        if self.logger.isEnabledFor(logging.INFO):
+            writer = self.fast_writer() or self._record
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return writer  # no loop turn to cache it for: choose again next time
+        self.chosen = writer
+        loop.call_soon(self._forget)
+        return writer
+
+    def _forget(self) -> None:
+        self.chosen = None
+
+    def fast_writer(self) -> LineWriter | None:
+        """The only handler's line writer if the fast path applies now, else None."""
+        if logging.getLogRecordFactory() is not logging.LogRecord:
+            return None
+        logger: logging.Logger | None = self.logger
+        assert logger is not None
+        if logger.filters:
+            return None
+        found: list[logging.Handler] = []
+        while logger is not None:
+            for handler in logger.handlers:
+                if handler.level <= logging.INFO:
+                    found.append(handler)
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        if len(found) != 1 or found[0].filters:
+            return None
+        info_writer = getattr(found[0], "info_writer", None)
+        if info_writer is None:
+            return None
+        writer: LineWriter | None = info_writer()
+        return writer
+
+    def _record(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
+        if logging.getLogRecordFactory() is not logging.LogRecord:
+            self.logger.info(msg, *args)
+            return
+        template = self._template
+        if template is None or self._thread != threading.get_ident():
+            template = self._template = self._make_template()
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        record.__dict__.update(template)
+        record.msg = msg
+        record.args = args
+        record.created = created
+        record.msecs = int((created - int(created)) * 1000) + 0.0
+        record.relativeCreated = (created - _LOG_START) * 1000
+        self.logger.handle(record)
+
+    def _make_template(self) -> dict[str, Any]:
+        self._thread = threading.get_ident()
+        record = self.logger.makeRecord(
+            self.logger.name, logging.INFO, __file__, 0, "", (), None, "process"
+        )
+        template = dict(record.__dict__)
+        if template.get("process") is not None:
+            template["process"] = os.getpid()
+        return template
+
+
+#: logging's start time, for ``relativeCreated``.
+_LOG_START: float = getattr(logging, "_startTime", time.time())

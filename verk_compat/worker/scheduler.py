@@ -1,0 +1,122 @@
+"""The scheduled-job poller: due members of ``retry`` and ``schedule`` go back to their queues.
+
+Like Sidekiq's poller it sleeps a jittered interval (uniform in [0.5 i, 1.5 i], where i is 5 s
+times the number of live processes unless an interval is configured) and polls ``retry`` then
+``schedule``. Python reads the due members (in batches of 100, not one per round trip), sets
+``enqueued_at`` with the codec, and ``lua/enqueue_due.lua`` removes the old member and pushes the
+new payload only if the removal happened: racing pollers never double a job. A member that
+cannot be decoded goes to ``dead`` untouched.
+
+Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``dead``, ``processes``
+(SCARD).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from verk_compat.codec.job import Job, Profile, now
+from verk_compat.errors import InvalidJob
+from verk_compat.keys import Keys
+from verk_compat.lua import script
+
+__all__ = ["AVERAGE_INTERVAL", "BATCH", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+#: Sidekiq's ``average_scheduled_poll_interval``.
+AVERAGE_INTERVAL = 5.0
+BATCH = 100
+
+
+class Scheduler:
+    """Moves due jobs; :meth:`poll` once, or :meth:`run` forever."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        interval: float | None = None,
+        profile: Profile = "sidekiq7",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.interval = interval
+        self.profile = profile
+        self.rng = rng or random.Random()
+
+    async def poll(self) -> int:
+        """Move every job due now from ``retry`` then ``schedule``; returns how many moved."""
+        moved = 0
+        for zset in (self.keys.retry, self.keys.schedule):
+            while True:
+                members: Any = await self.redis.zrangebyscore(
+                    zset, "-inf", now(), start=0, num=BATCH
+                )
+                if not members:
+                    break
+                moved += await self._enqueue(zset, members)
+                if len(members) < BATCH:
+                    break
+        return moved
+
+    async def _enqueue(self, zset: str, members: list[bytes]) -> int:
+        stamp = now()
+        pipe: Any
+        # ``async with`` resets the pipeline (gives its connection back) even if it fails.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member in members:
+                try:
+                    job = Job.decode(member)
+                    queue = job.queue or "default"
+                    # Sidekiq's poller re-pushes through Client#push, which merges the defaults
+                    # (retry: true, queue: "default") into members that lack them.
+                    defaults = {"retry": True} if job.retry is None else {}
+                    moved = job.replace(enqueued_at=stamp, queue=queue, **defaults)
+                    fresh = moved.encode(self.profile)
+                except (InvalidJob, ValueError, TypeError, OverflowError) as exc:
+                    # Undecodable, or not writable under this profile: a poison member must
+                    # not stop the poller; it goes to dead untouched.
+                    log.error(
+                        "unusable member of %s moved to dead: %s: %r", zset, exc, member[:200]
+                    )
+                    keys = [zset, self.keys.queue("-"), self.keys.queues, self.keys.dead]
+                    await script("enqueue_due").acall(pipe, keys, [member, b"", "", stamp])
+                    continue
+                keys = [zset, self.keys.queue(queue), self.keys.queues, self.keys.dead]
+                await script("enqueue_due").acall(pipe, keys, [member, fresh, queue, stamp])
+            results = await pipe.execute()
+        return sum(int(r) for r in results)
+
+    async def wait_time(self) -> float:
+        """Sidekiq's jittered sleep: uniform in [0.5 i, 1.5 i]."""
+        interval = self.interval
+        if interval is None:
+            processes = await self.redis.scard(self.keys.processes)
+            interval = AVERAGE_INTERVAL * max(int(processes), 1)
+        return interval * self.rng.random() + interval / 2
+
+    async def run(self) -> None:
+        """Poll forever; errors (Redis or other) are logged and retried after the next sleep."""
+        while True:
+            try:
+                moved = await self.poll()
+                if moved:
+                    log.debug("scheduler moved %d due jobs", moved)
+                delay = await self.wait_time()
+            except (RedisError, OSError) as exc:
+                log.warning("scheduler poll failed (%s); retrying", exc)
+                delay = self.interval or AVERAGE_INTERVAL
+            except Exception:
+                # A bug must not end the poller for good: no job would move again.
+                log.exception("scheduler poll crashed; retrying")
+                delay = self.interval or AVERAGE_INTERVAL
+            await asyncio.sleep(delay)
