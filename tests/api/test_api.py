@@ -15,8 +15,9 @@ from verk_compat.api import DeadSet, ProcessSet, Queue, RetrySet, ScheduledSet, 
 from verk_compat.client.client import Client
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
+from verk_compat.lua import DEAD_TIMEOUT
 from verk_compat.worker.process_info import heartbeat_fields
-from verk_compat.worker.retry import DEAD_TIMEOUT, Retry, next_attempt
+from verk_compat.worker.retry import Retry, next_attempt
 
 K = Keys()
 

@@ -25,8 +25,7 @@ from verk_compat.api.values import decode_or_none, retry_payload, scan_pattern
 from verk_compat.codec.job import Profile, now
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
-from verk_compat.lua import Arg, script
-from verk_compat.worker.retry import DEAD_MAX_JOBS, DEAD_TIMEOUT
+from verk_compat.lua import Arg, dead_trim, script
 
 __all__ = ["DeadSet", "JobSet", "RetrySet", "ScheduledSet"]
 
@@ -171,7 +170,7 @@ class _Killable(JobSet):
 
     def _kill(self, client: Any, raw: bytes) -> Any:
         stamp = now()
-        args: list[Arg] = [raw, stamp, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
+        args: list[Arg] = [raw, stamp, *dead_trim(stamp)]
         return script("kill")(client, [self.key, self.keys.dead], args)
 
 

@@ -17,17 +17,34 @@ interpreter, not msgspec, is most of the cost. Any change here must keep the out
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
 from verk_compat.codec._fields import default_order
-from verk_compat.codec._schema import ALL_KEYS, KEY_TO_NAME, NAME_TO_KEY
+from verk_compat.codec._schema import ALL_KEYS, KEY_TO_NAME, NAME_TO_KEY, Wire
 from verk_compat.codec.ruby_json import ENCODER, check_args, dumps, rubify
 from verk_compat.codec.timestamps import MS_THRESHOLD, render, to_seconds
 
-if TYPE_CHECKING:
-    from verk_compat.codec.job import Job
+
+class Job(Protocol):
+    """The state of :class:`~verk_compat.codec.job.Job` that the write side reads.
+
+    A protocol rather than an import of ``Job``, so the codec's modules import one way only.
+    """
+
+    _w: Wire
+    _dirty: dict[str, None] | None
+    _args_enc: bytes | None
+    _args_out: msgspec.Raw | None
+    _args: list[Any] | None
+    _extra: dict[str, msgspec.Raw] | None
+    _snap: dict[str, msgspec.Raw] | None
+    _order: tuple[str, ...] | None
+
+    @property
+    def extra(self) -> dict[str, msgspec.Raw]: ...
+
 
 __all__ = ["args_raw", "encode_decoded", "encode_new"]
 

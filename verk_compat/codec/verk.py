@@ -8,15 +8,21 @@ jobs that never failed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
 from verk_compat.codec._schema import KEY_TO_NAME, invalid
 from verk_compat.errors import InvalidJob
 
-if TYPE_CHECKING:
-    from verk_compat.codec.job import Job
+
+class _Decoded(Protocol):
+    raw: bytes | None
+
+
+# The job class is passed in (not imported), so the codec's modules import one way only.
+_J = TypeVar("_J", bound=_Decoded)
 
 __all__ = ["decode_verk1"]
 
@@ -58,7 +64,7 @@ def _args(value: str | list[Any] | dict[str, Any], raw: bytes) -> list[Any]:
     return value
 
 
-def decode_verk1(cls: type[Job], raw: bytes) -> Job:
+def decode_verk1(cls: Callable[..., _J], raw: bytes) -> _J:
     """Decode Verk 1.x ``raw`` into a Sidekiq-shaped job.
 
     Args:

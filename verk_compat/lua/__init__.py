@@ -4,8 +4,8 @@ Each script starts with a header of ``-- key: value`` lines (name, version, keys
 guarantee). The registry computes each script's SHA1 locally, runs it with EVALSHA, and on
 NOSCRIPT loads it once and retries (Sidekiq's loop). In a redis-py pipeline, the script is
 registered with the pipeline so redis-py loads it before the pipeline runs. The version is part
-of the API: :data:`PINNED` lists the version each name must have, and the tests pin each
-version's SHA1, so a changed script must get a new version.
+of the API: the tests pin each script's version and SHA1, so a changed script must get a new
+version.
 
 Keys touched: whatever each script's ``keys`` header says, always passed through KEYS.
 """
@@ -29,10 +29,20 @@ from redis.exceptions import NoScriptError
 
 from verk_compat.errors import ScriptError
 
-__all__ = ["PINNED", "Script", "lua_dir", "parse_header", "script", "scripts"]
+__all__ = [
+    "DEAD_MAX_JOBS",
+    "DEAD_TIMEOUT",
+    "Script",
+    "dead_trim",
+    "lua_dir",
+    "parse_header",
+    "script",
+    "scripts",
+]
 
-#: The version each script must carry; bump both when a script changes.
-PINNED: dict[str, int] = {}
+#: Dead set limits: Sidekiq's ``dead_max_jobs`` and ``dead_timeout_in_seconds`` (180 days).
+DEAD_MAX_JOBS = 10_000
+DEAD_TIMEOUT = 180 * 24 * 60 * 60
 
 _HEADER = re.compile(r"^--\s*(\w+):\s*(.*?)\s*$")
 _REQUIRED = ("name", "version", "keys", "argv", "guarantee")
@@ -133,16 +143,14 @@ def load(path: Path) -> Script:
 
 @functools.cache
 def scripts() -> dict[str, Script]:
-    """Every script in :func:`lua_dir`, by name, checked against :data:`PINNED`."""
-    found = {p.stem: load(p) for p in sorted(lua_dir().glob("*.lua"))}
-    for name, version in PINNED.items():
-        if name not in found:
-            raise ScriptError(f"Lua script {name!r} is missing from {lua_dir()}")
-        if found[name].version != version:
-            raise ScriptError(
-                f"Lua script {name!r} has version {found[name].version}, pinned {version}"
-            )
-    return found
+    """Every script in :func:`lua_dir`, by name (the tests pin each one's version and SHA1)."""
+    return {p.stem: load(p) for p in sorted(lua_dir().glob("*.lua"))}
+
+
+def dead_trim(stamp: float) -> list[Arg]:
+    """The trim arguments of the scripts that add to ``dead`` (``fail``, ``kill``) at ``stamp``:
+    drop members older than Sidekiq's dead timeout, keep at most its dead max jobs."""
+    return [stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
 
 
 def script(name: str) -> Script:

@@ -42,9 +42,9 @@ import redis.connection as _sconn
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+import verk_compat.worker.signals as _signals
 from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
-from verk_compat.worker import signals as _signals
 from verk_compat.worker.app import App
 from verk_compat.worker.counters import Stats
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning

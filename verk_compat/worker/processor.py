@@ -41,15 +41,13 @@ from redis.exceptions import RedisError
 from verk_compat.codec.job import Job, Profile, now
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
-from verk_compat.lua import script
+from verk_compat.lua import dead_trim, script
 from verk_compat.worker.app import App, Resolved, UnknownJob
 from verk_compat.worker.counters import Stats
 from verk_compat.worker.events import JobFailed, JobFinished, JobStarted
 from verk_compat.worker.fetch import Acker
 from verk_compat.worker.middleware import JobContext, run_chain
 from verk_compat.worker.retry import (
-    DEAD_MAX_JOBS,
-    DEAD_TIMEOUT,
     Dead,
     Decision,
     Discard,
@@ -241,15 +239,13 @@ class Processor:
             assert isinstance(decision, Discard)
             keys = [inprogress_key, self.keys.dead]
             args = [raw, "drop", 0, b""]
-        await self._fail_script(keys, [*args, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS])
+        await self._fail_script(keys, [*args, *dead_trim(stamp)])
 
     async def _bury(self, inprogress_key: str, raw: bytes, exc: Exception) -> None:
         log.error("undecodable payload moved to dead set: %s: %r", exc, raw[:200])
         stamp = now()
         keys = [inprogress_key, self.keys.dead]
-        await self._fail_script(
-            keys, [raw, "dead", stamp, raw, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
-        )
+        await self._fail_script(keys, [raw, "dead", stamp, raw, *dead_trim(stamp)])
 
     async def _fail_script(self, keys: list[str], args: list[Any]) -> None:
         delay = 0.1

@@ -28,8 +28,6 @@ from verk_compat.codec.backtrace import encode_backtrace
 from verk_compat.codec.job import Job, Profile
 
 __all__ = [
-    "DEAD_MAX_JOBS",
-    "DEAD_TIMEOUT",
     "DEFAULT_MAX_RETRIES",
     "MAX_MESSAGE",
     "Dead",
@@ -50,9 +48,6 @@ __all__ = [
 DEFAULT_MAX_RETRIES = 25
 #: Sidekiq keeps the first 10,000 characters of the message.
 MAX_MESSAGE = 10_000
-#: Dead set limits: Sidekiq's ``dead_max_jobs`` and ``dead_timeout_in_seconds`` (180 days).
-DEAD_MAX_JOBS = 10_000
-DEAD_TIMEOUT = 180 * 24 * 60 * 60
 
 #: A per-job hook ``(count, exception, job) -> seconds | "kill" | "discard" | None``.
 RetryIn = Callable[[int, BaseException, Job], "int | float | str | None"]
