@@ -19,6 +19,7 @@ from verk_compat.api.records import JobRecord, SortedEntry
 from verk_compat.api.sets import DeadSet, JobSet, RetrySet, ScheduledSet
 from verk_compat.api.stats import Stats
 from verk_compat.api.values import DayStat
+from verk_compat.redis_url import sync_client
 
 __all__ = [
     "DayStat",
@@ -42,7 +43,4 @@ def connect(url: str, *, timeout: float = 5.0) -> redis.Redis:
     Raises:
         ValueError: a malformed URL.
     """
-    try:
-        return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    except ValueError as exc:
-        raise ValueError(f"bad Redis URL: {exc}") from None
+    return sync_client(url, socket_connect_timeout=timeout, socket_timeout=timeout)

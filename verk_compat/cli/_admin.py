@@ -18,8 +18,8 @@ import click
 import redis
 
 from verk_compat.api import connect
-from verk_compat.client.client import default_url, where
 from verk_compat.keys import Keys
+from verk_compat.redis_url import resolve, where
 
 __all__ = [
     "RedisUnreachable",
@@ -52,7 +52,7 @@ def admin_options(func: F) -> F:
 def session(redis_url: str | None, namespace: str | None) -> Iterator[tuple[redis.Redis, Keys]]:
     """A client and key builder; Redis connection errors become :class:`RedisUnreachable`."""
     try:
-        client = connect(redis_url or default_url())
+        client = connect(resolve(redis_url))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--redis-url") from None
     place = where(client)

@@ -13,9 +13,10 @@ from typing import Any
 
 import click
 
-from verk_compat.client.client import Client, default_url
+from verk_compat.client.client import Client
 from verk_compat.client.planner import Target
 from verk_compat.errors import InvalidJob, RedisUnavailable, VerkError
+from verk_compat.redis_url import resolve
 
 __all__ = ["enqueue"]
 
@@ -110,7 +111,7 @@ def enqueue(
     when = parse_at(at) if at is not None else None
     try:
         client = Client(
-            redis_url or default_url(),
+            resolve(redis_url),
             namespace=namespace,
             profile="sidekiq8" if profile == "sidekiq8" else "sidekiq7",
             target=target,

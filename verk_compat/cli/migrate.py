@@ -14,10 +14,10 @@ from typing import Any
 import click
 import redis
 
-from verk_compat.client.client import default_url
 from verk_compat.errors import VerkError
 from verk_compat.migrate import MODES, Result
 from verk_compat.migrate import migrate as run_migration
+from verk_compat.redis_url import resolve, sync_client
 
 __all__ = ["migrate"]
 
@@ -54,7 +54,7 @@ def render(result: Result) -> str:
 
 
 def _client(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url)
+    client = sync_client(url)
     client.ping()
     return client
 
@@ -109,7 +109,7 @@ def migrate(
     converted go to verk:quarantine:<source key>. Exits 1 if the final count check fails.
     """
     try:
-        src = _client(from_url or default_url())
+        src = _client(resolve(from_url))
         dst = _client(to_url) if to_url else None
         echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
         result = run_migration(

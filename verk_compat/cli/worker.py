@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from verk_compat.client.client import default_url
+from verk_compat.redis_url import resolve
 from verk_compat.worker.app import App
 
 __all__ = ["load_app", "parse_queue", "worker"]
@@ -316,7 +316,7 @@ def worker(
     app = load_app(app_spec)
     options: dict[str, Any] = {
         "queues": dict(parse_queue(q) for q in queues) or {"default": 25},
-        "redis_url": redis_url or default_url(),
+        "redis_url": resolve(redis_url),
         "namespace": namespace,
         "burst": burst,
         "shutdown_timeout": shutdown_timeout,

@@ -44,7 +44,6 @@ from typing import Any
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from verk_compat.client.client import default_url, where
 from verk_compat.client.planner import At, Middleware, Planner, Target, Write, epoch, options_of
 from verk_compat.client.resp import (
     Packer,
@@ -54,6 +53,7 @@ from verk_compat.client.resp import (
     unavailable_error,
 )
 from verk_compat.codec.job import Profile, now
+from verk_compat.redis_url import async_client, where
 
 __all__ = ["AsyncClient"]
 
@@ -99,7 +99,7 @@ class AsyncClient:
             middleware=middleware,
         )
         self._owned = redis is None
-        self.redis = redis if redis is not None else _from_url(redis_url or default_url())
+        self.redis = redis if redis is not None else async_client(redis_url)
         self._where = where(self.redis)
         # Tasks never wait for the held connection (a task finding it busy uses the pool), so a
         # flag is the whole lock: one event loop runs one task at a time, and the flag is set
@@ -324,10 +324,3 @@ def _abandon(conn: Any) -> None:
         conn._close()
     except Exception:  # the loop is closed: nothing left to close it with
         conn._writer = conn._reader = None
-
-
-def _from_url(url: str) -> AsyncRedis:
-    try:
-        return AsyncRedis.from_url(url)
-    except ValueError as exc:
-        raise ValueError(f"bad Redis URL: {exc}") from None

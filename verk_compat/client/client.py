@@ -39,30 +39,16 @@ from types import TracebackType
 from typing import Any
 
 import redis
-from redis.asyncio import Redis as AsyncRedis
 
 from verk_compat.client.planner import At, Middleware, Planner, Target, Write, epoch, options_of
 from verk_compat.client.resp import Packer, after_write, check_replies, commands, reply_count
 from verk_compat.client.resp import unavailable_error as _unavailable
 from verk_compat.codec.job import Profile, now
+from verk_compat.redis_url import sync_client, where
 
-__all__ = ["Client", "default_url", "pipeline", "unavailable", "where"]
+__all__ = ["Client", "pipeline", "unavailable"]
 
-DEFAULT_URL = "redis://localhost:6379/0"
 _NETWORK = (redis.ConnectionError, redis.TimeoutError, OSError)
-
-
-def default_url() -> str:
-    """``REDIS_URL`` from the environment, else a local Redis on 6379 (as Sidekiq does)."""
-    return os.environ.get("REDIS_URL") or DEFAULT_URL
-
-
-def where(client: redis.Redis | AsyncRedis) -> str:
-    """``host:port`` (or socket path) of a client, for error messages; never the password."""
-    kwargs = client.connection_pool.connection_kwargs
-    if kwargs.get("path"):
-        return str(kwargs["path"])
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
 @contextmanager
@@ -111,7 +97,7 @@ class Client:
             middleware=middleware,
         )
         self._owned = redis is None
-        self.redis = redis if redis is not None else _from_url(redis_url or default_url())
+        self.redis = redis if redis is not None else sync_client(redis_url)
         self._where = where(self.redis)
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -294,10 +280,3 @@ def _exchange(conn: Any, packed: Sequence[bytes], count: int) -> list[Any]:
     except BaseException:
         conn.disconnect()  # e.g. KeyboardInterrupt between write and read: out of step
         raise
-
-
-def _from_url(url: str) -> redis.Redis:
-    try:
-        return redis.Redis.from_url(url)
-    except ValueError as exc:
-        raise ValueError(f"bad Redis URL: {exc}") from None

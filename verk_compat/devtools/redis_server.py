@@ -49,10 +49,16 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
+    @property
+    def unix_url(self) -> str:
+        """The same server through its unix socket (private to this user)."""
+        return f"unix://{self._dir / 'redis.sock'}?db=0"
+
     def start(self) -> EmbeddedRedis:
         """Start the server and wait until it answers PING."""
         args = [self.binary, "--port", str(self.port), "--bind", self.host, "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self._dir), "--daemonize", "no"]
+        args += ["--unixsocket", str(self._dir / "redis.sock"), "--unixsocketperm", "700"]
         log = open(self._dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -45,6 +45,7 @@ from redis.exceptions import RedisError
 import verk_compat.worker.signals as _signals
 from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
+from verk_compat.redis_url import async_client
 from verk_compat.worker.app import App
 from verk_compat.worker.counters import Stats
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning
@@ -153,8 +154,7 @@ class Worker:
         self.app = app
         self.queues = dict(queues)
         if redis is None:
-            url = redis_url or os.environ.get("REDIS_URL", "")
-            redis = Redis.from_url(url, **client_options(block_timeout))
+            redis = async_client(redis_url, **client_options(block_timeout))
         _check_timeout(redis, block_timeout)
         self.redis = redis
         self.keys = Keys(namespace)
