@@ -7,7 +7,13 @@ from verk_compat.app import App
 from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
 from verk_compat.codec.job import PROFILES, Job, Profile, check_args, now
-from verk_compat.errors import InvalidJob, RedisUnavailable, ScriptError, VerkError
+from verk_compat.errors import (
+    InvalidJob,
+    RedisUnavailable,
+    ScriptError,
+    UnknownJob,
+    VerkError,
+)
 from verk_compat.keys import Keys, ResqueKeys
 from verk_compat.worker.launcher import Worker
 
@@ -23,6 +29,7 @@ __all__ = [
     "RedisUnavailable",
     "ResqueKeys",
     "ScriptError",
+    "UnknownJob",
     "VerkError",
     "Worker",
     "__version__",

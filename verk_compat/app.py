@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from verk_compat.worker.app import App, UnknownJob
+from verk_compat.errors import UnknownJob
+from verk_compat.worker.app import App
 
 __all__ = ["App", "UnknownJob"]

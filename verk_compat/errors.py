@@ -1,8 +1,8 @@
-"""verk-compat's exception types."""
+"""Every public exception verk-compat raises; all derive from :class:`VerkError`."""
 
 from __future__ import annotations
 
-__all__ = ["InvalidJob", "RedisUnavailable", "ScriptError", "VerkError"]
+__all__ = ["InvalidJob", "RedisUnavailable", "ScriptError", "UnknownJob", "VerkError"]
 
 
 class VerkError(Exception):
@@ -24,3 +24,15 @@ class RedisUnavailable(VerkError, ConnectionError):
 
 class ScriptError(VerkError):
     """A Lua script is missing, has a malformed header, or its version is not the pinned one."""
+
+
+class UnknownJob(VerkError):
+    """A payload names a class (or method) this process has not registered.
+
+    Its ``error_class`` on the wire is ``verk_compat.UnknownJob`` (the analogue of Ruby's
+    ``NameError: uninitialized constant``); it follows Sidekiq's *global* retry path.
+    """
+
+
+# Shown as ``verk_compat.UnknownJob`` in error_class rather than the module it lives in.
+UnknownJob.__module__ = "verk_compat"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from verk_compat.errors import UnknownJob
 from verk_compat.worker.events import EventManager
 from verk_compat.worker.middleware import Middleware
 from verk_compat.worker.retry import RetryIn
@@ -23,18 +24,6 @@ from verk_compat.worker.retry import RetryIn
 __all__ = ["App", "JobSpec", "Resolved", "UnknownJob"]
 
 T = TypeVar("T")
-
-
-class UnknownJob(Exception):
-    """A payload names a class (or method) this process has not registered.
-
-    Its ``error_class`` on the wire is ``verk_compat.UnknownJob`` (the analogue of Ruby's
-    ``NameError: uninitialized constant``); it follows Sidekiq's *global* retry path.
-    """
-
-
-# Shown as ``verk_compat.UnknownJob`` in error_class rather than the module it lives in.
-UnknownJob.__module__ = "verk_compat"
 
 
 @dataclass(frozen=True, slots=True)
