@@ -491,3 +491,19 @@ def test_new_jids_are_unique_hex_and_not_shared_with_a_fork() -> None:
     os.close(read)
     assert re.fullmatch(r"[0-9a-f]{24}", child)
     assert child != Job.new("W").jid
+
+
+def test_key_tables_agree_with_the_struct() -> None:
+    """Every list of known keys is the msgspec struct's, in its order."""
+    import msgspec
+
+    from verk_compat.codec import _schema
+    from verk_compat.codec._encode import _RANK
+
+    fields = msgspec.structs.fields(_schema.Wire)
+    assert tuple(f.encode_name for f in fields) == _schema.ALL_KEYS
+    assert list(_schema.NAME_TO_KEY) == [f.name for f in fields]
+    assert set(_schema.PUBLIC_TYPES) == {f.name for f in fields} - {"args"}
+    assert set(_schema.NAME_TO_KEY) >= _schema.TIMESTAMPS
+    assert list(_RANK) == [f.name for f in fields]
+    assert all(hasattr(Job, f.name) for f in fields)  # each key is a typed attribute of Job

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from verk_compat.codec.profiles import PROFILES
 from verk_compat.redis_url import resolve
 from verk_compat.worker.app import App
 
@@ -291,7 +292,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
 )
 @click.option(
     "--profile",
-    type=click.Choice(["sidekiq6", "sidekiq7", "sidekiq8"]),
+    type=click.Choice(PROFILES),
     default="sidekiq7",
     show_default=True,
     help="Sidekiq version rules: timestamps, retry jitter, work-hash key name.",

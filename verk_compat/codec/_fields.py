@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from operator import attrgetter
-from os import register_at_fork, urandom
 from typing import Any
 
 import msgspec
@@ -16,13 +15,11 @@ from verk_compat.codec.timestamps import to_seconds
 from verk_compat.errors import InvalidJob
 
 __all__ = [
-    "JID_POOL",
     "as_bytes",
     "check_field",
     "check_utf8",
     "default_order",
     "field_property",
-    "new_jid",
     "split_options",
 ]
 
@@ -157,23 +154,3 @@ def split_options(
             order.append(key)
     order += ("class", "args", "jid", "created_at", "enqueued_at")
     return tuple(order), known, extra
-
-
-JID_POOL: list[str] = []
-
-
-def new_jid() -> str:
-    """A new jid: 24 random lowercase hex digits (``secrets.token_hex(12)``), drawn from a pool.
-
-    Take one with ``JID_POOL.pop()`` (atomic, so threads never share one) and call this when the
-    pool is empty. A forked child starts with an empty pool.
-    """
-    while True:
-        try:
-            return JID_POOL.pop()
-        except IndexError:
-            hexed = urandom(12 * 256).hex()
-            JID_POOL.extend([hexed[at : at + 24] for at in range(0, len(hexed), 24)])
-
-
-register_at_fork(after_in_child=JID_POOL.clear)

@@ -1,4 +1,7 @@
-"""The typed shape of a Sidekiq job payload (wire doc section 1.2) and its error messages."""
+"""The typed shape of a Sidekiq job payload (wire doc section 1.2) and its error messages.
+
+:class:`Wire` is the one list of known keys: the key tables below are derived from it.
+"""
 
 from __future__ import annotations
 
@@ -76,36 +79,16 @@ PUBLIC_TYPES: dict[str, Any] = {
     "bid": str | None,
 }
 
-NAME_TO_KEY: dict[str, str] = {"class_name": "class", "args": "args"}
-NAME_TO_KEY.update((name, name) for name in PUBLIC_TYPES if name != "class_name")
+# Python attribute name -> JSON key, in the struct's field order.
+NAME_TO_KEY: dict[str, str] = {f.name: f.encode_name for f in msgspec.structs.fields(Wire)}
 KEY_TO_NAME: dict[str, str] = {key: name for name, key in NAME_TO_KEY.items()}
 
 TIMESTAMPS = frozenset(("created_at", "enqueued_at", "failed_at", "retried_at"))
 
-# Order of known keys appended after the payload's own keys: Ruby's perform_async order, then
-# the keys JobRetry appends, in the order it appends them, then job options.
-ALL_KEYS: tuple[str, ...] = (
-    "retry",
-    "queue",
-    "class",
-    "args",
-    "jid",
-    "created_at",
-    "enqueued_at",
-    "error_message",
-    "error_class",
-    "failed_at",
-    "retried_at",
-    "retry_count",
-    "error_backtrace",
-    "backtrace",
-    "retry_queue",
-    "dead",
-    "retry_for",
-    "tags",
-    "wrapped",
-    "bid",
-)
+# Order of known keys appended after the payload's own keys: the struct's order (Ruby's
+# perform_async order, then the keys JobRetry appends, in the order it appends them, then job
+# options).
+ALL_KEYS: tuple[str, ...] = tuple(NAME_TO_KEY.values())
 
 # Fields that Job.new does not place among the options (before ``class``).
 NEW_TAIL = frozenset(ALL_KEYS[ALL_KEYS.index("jid") : ALL_KEYS.index("backtrace")])

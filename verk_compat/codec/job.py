@@ -18,30 +18,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import isfinite as _isfinite
 from time import time as _time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from verk_compat.codec._encode import args_raw, encode_decoded, encode_new
-from verk_compat.codec._fields import JID_POOL as _JIDS
 from verk_compat.codec._fields import (
     as_bytes,
     check_field,
     check_utf8,
     field_property,
-    new_jid,
     split_options,
 )
 from verk_compat.codec._schema import KEY_TO_NAME, NAME_TO_KEY, Wire, invalid
+from verk_compat.codec.jid import JID_POOL as _JIDS
+from verk_compat.codec.jid import new_jid
+from verk_compat.codec.profiles import PROFILES, Profile, rules
 from verk_compat.codec.ruby_json import ENCODER, check_args, rubify
 from verk_compat.codec.timestamps import now
 from verk_compat.errors import InvalidJob
 
 __all__ = ["PROFILES", "Job", "Profile", "check_args", "now"]
 
-Profile = Literal["sidekiq6", "sidekiq7", "sidekiq8"]
-PROFILES: tuple[Profile, ...] = ("sidekiq6", "sidekiq7", "sidekiq8")
-_MS = {"sidekiq6": False, "sidekiq7": False, "sidekiq8": True}  # integer ms timestamps?
 
 _WIRE_DEC = msgspec.json.Decoder(Wire)
 _TOKENS_DEC = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -274,9 +272,7 @@ class Job:
             ValueError: unknown profile.
             InvalidJob: args that were changed in place are no longer JSON-native.
         """
-        ms = _MS.get(profile) if isinstance(profile, str) else None
-        if ms is None:
-            raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+        ms = rules(profile).ms_timestamps
         src = self._src
         if src is None:
             return encode_new(self, ms)

@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from verk_compat.codec._fields import new_jid
 from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
+from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
 from verk_compat.errors import InvalidJob
 

@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from verk_compat.codec.job import Profile
+from verk_compat.codec.profiles import rules
 from verk_compat.keys import Keys
 
 __all__ = ["heartbeat_fields", "process_info", "split_identity", "work_entry", "work_key"]
@@ -108,4 +109,4 @@ def work_entry(queue: str, raw: bytes, run_at: float) -> bytes:
 
 def work_key(keys: Keys, identity: str, profile: Profile) -> str:
     """Name of the work hash Web of the profile's Sidekiq version reads."""
-    return keys.workers(identity) if profile == "sidekiq6" else keys.work(identity)
+    return keys.workers(identity) if rules(profile).work_hash == "workers" else keys.work(identity)

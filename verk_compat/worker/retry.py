@@ -26,6 +26,7 @@ from typing import Literal
 
 from verk_compat.codec.backtrace import encode_backtrace
 from verk_compat.codec.job import Job, Profile
+from verk_compat.codec.profiles import rules
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -82,7 +83,7 @@ Decision = Retry | Dead | Discard
 def jitter(count: int, rng: random.Random, profile: Profile = "sidekiq7") -> int:
     """Sidekiq's random extra delay: ``rand(10) * (count + 1)`` (<= 7.3), ``rand(10 * (count + 1))``
     (>= 8.0)."""
-    if profile == "sidekiq8":
+    if rules(profile).wide_jitter:
         return rng.randrange(10 * (count + 1))
     return rng.randrange(10) * (count + 1)
 
@@ -163,8 +164,8 @@ def record_failure(job: Job, exc: BaseException, *, queue: str, now: float) -> J
 
 def _exhausted(job: Job, now: float, profile: Profile = "sidekiq7") -> bool:
     by_time = job.retry_for is not None and (job.failed_at or now) + job.retry_for < now
-    if profile == "sidekiq8" and job.retry_for is not None:
-        return by_time  # Sidekiq 8.1: retry_for replaces the count limit
+    if rules(profile).retry_for_replaces_count and job.retry_for is not None:
+        return by_time
     count = job.retry_count or 0
     # Sidekiq 7.1.3 to 8.0: retry_for bounds the time since the first failure as well.
     return count >= max_retries(job.retry) or by_time
