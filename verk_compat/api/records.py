@@ -65,30 +65,18 @@ class JobRecord:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class SortedEntry:
-    """One member of ``schedule``, ``retry`` or ``dead`` with its score (float epoch seconds)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SortedEntry(JobRecord):
+    """A :class:`JobRecord` that is a member of ``schedule``, ``retry`` or ``dead``, with its
+    score (float epoch seconds)."""
 
     score: float
-    raw: bytes
-    job: Job | None
 
     @property
     def at(self) -> _dt.datetime:
         """The score as an aware UTC time (when it runs, or when it died)."""
         return _dt.datetime.fromtimestamp(self.score, _dt.UTC)
 
-    @property
-    def jid(self) -> str | None:
-        """The job id, or ``None`` for an invalid payload."""
-        return None if self.job is None else self.job.jid
-
-    @property
-    def class_name(self) -> str | None:
-        """The ``class`` key, or ``None`` for an invalid payload."""
-        return None if self.job is None else self.job.class_name
-
     def summary(self) -> dict[str, Any]:
         """Plain JSON-ready fields: score, ``at`` (ISO-8601) and the job's fields."""
-        record = JobRecord(self.raw, self.job).summary()
-        return {"score": self.score, "at": self.at.isoformat(), **record}
+        return {"score": self.score, "at": self.at.isoformat(), **JobRecord.summary(self)}

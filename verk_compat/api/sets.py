@@ -63,7 +63,7 @@ class JobSet(Base):
             if not page:
                 return
             for raw, score in page:
-                yield SortedEntry(float(score), raw, decode_or_none(raw))
+                yield SortedEntry(raw=raw, job=decode_or_none(raw), score=float(score))
             start += len(page)
 
     def find_job(self, jid: str) -> SortedEntry | None:
@@ -72,7 +72,7 @@ class JobSet(Base):
         for member, score in self.redis.zscan_iter(self.key, match=scan_pattern(jid)):
             job = decode_or_none(member)
             if job is not None and job.jid == jid:
-                return SortedEntry(float(score), member, job)
+                return SortedEntry(raw=member, job=job, score=float(score))
         return None
 
     def delete(self, entry: SortedEntry | bytes) -> bool:
@@ -147,7 +147,7 @@ class JobSet(Base):
                 return moved
             pipe = self.redis.pipeline(transaction=False)
             for raw, score in page:
-                if not act(pipe, SortedEntry(float(score), raw, decode_or_none(raw))):
+                if not act(pipe, SortedEntry(raw=raw, job=decode_or_none(raw), score=float(score))):
                     skipped += 1
             moved += sum(int(reply) for reply in pipe.execute())
 

@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
+from verk_compat.client.planner import ClientMiddleware
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "ClientMiddleware"]

@@ -44,7 +44,15 @@ from typing import Any
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from verk_compat.client.planner import At, Middleware, Planner, Target, Write, epoch, options_of
+from verk_compat.client.planner import (
+    At,
+    ClientMiddleware,
+    Planner,
+    Target,
+    Write,
+    epoch,
+    options_of,
+)
 from verk_compat.client.resp import (
     Packer,
     after_write,
@@ -89,7 +97,7 @@ class AsyncClient:
         profile: Profile = "sidekiq7",
         target: Target = "sidekiq",
         batch_size: int = 1000,
-        middleware: Sequence[Middleware] = (),
+        middleware: Sequence[ClientMiddleware] = (),
     ) -> None:
         self.planner = Planner.build(
             namespace=namespace,

@@ -40,7 +40,15 @@ from typing import Any
 
 import redis
 
-from verk_compat.client.planner import At, Middleware, Planner, Target, Write, epoch, options_of
+from verk_compat.client.planner import (
+    At,
+    ClientMiddleware,
+    Planner,
+    Target,
+    Write,
+    epoch,
+    options_of,
+)
 from verk_compat.client.resp import Packer, after_write, check_replies, commands, reply_count
 from verk_compat.client.resp import unavailable_error as _unavailable
 from verk_compat.codec.job import Profile, now
@@ -87,7 +95,7 @@ class Client:
         profile: Profile = "sidekiq7",
         target: Target = "sidekiq",
         batch_size: int = 1000,
-        middleware: Sequence[Middleware] = (),
+        middleware: Sequence[ClientMiddleware] = (),
     ) -> None:
         self.planner = Planner.build(
             namespace=namespace,

@@ -47,7 +47,7 @@ from verk_compat.keys import Keys, ResqueKeys
 __all__ = [
     "At",
     "Batch",
-    "Middleware",
+    "ClientMiddleware",
     "Planner",
     "Target",
     "Write",
@@ -60,7 +60,7 @@ __all__ = [
 Target = Literal["sidekiq", "resque"]
 At = _dt.datetime | float | int
 #: Client middleware: gets each Job before it is pushed and returns the Job to push.
-Middleware = Callable[[Job], Job]
+ClientMiddleware = Callable[[Job], Job]
 
 _SPLIT = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _SCALARS = (str, int, float, bool, type(None))
@@ -146,7 +146,7 @@ class Planner:
     keys: Keys | ResqueKeys
     profile: Profile = "sidekiq7"
     batch_size: int = 1000
-    middleware: tuple[Middleware, ...] = ()
+    middleware: tuple[ClientMiddleware, ...] = ()
     _templates: dict[str, tuple[Template, str] | None] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -159,7 +159,7 @@ class Planner:
         target: Target = "sidekiq",
         profile: Profile = "sidekiq7",
         batch_size: int = 1000,
-        middleware: Sequence[Middleware] = (),
+        middleware: Sequence[ClientMiddleware] = (),
     ) -> Planner:
         """A planner for ``target`` (Resque's namespace defaults to ``resque``)."""
         if target not in ("sidekiq", "resque"):
