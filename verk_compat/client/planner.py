@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import msgspec
 
@@ -90,12 +90,6 @@ def as_args(args: Any, path: str = "args") -> list[Any]:
     return list(args)
 
 
-class Stager(Protocol):
-    """What :meth:`Write.stage` needs: a sync or asyncio redis-py pipeline."""
-
-    def execute_command(self, *args: Any, **options: Any) -> Any: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Write:
     """The commands of one round trip: an optional SADD of the queue name, then one push."""
@@ -112,11 +106,6 @@ class Write:
         if self.queues_key is None:
             return [push]
         return [("SADD", self.queues_key, self.queue), push]
-
-    def stage(self, pipe: Stager) -> None:
-        """Queue the commands on a (sync or asyncio) pipeline."""
-        for command in self.commands():
-            pipe.execute_command(*command)
 
 
 @dataclass(frozen=True, slots=True)

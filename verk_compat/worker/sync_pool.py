@@ -162,11 +162,6 @@ class SyncPool:
         for _ in range(extra):
             self._add_thread()
 
-    @property
-    def busy_threads(self) -> int:
-        """Threads alive (a job past the shutdown timeout keeps its thread alive)."""
-        return sum(t.is_alive() for t in self._threads)
-
     def shutdown(self) -> None:
         """Ask every thread to stop after its current job (does not wait)."""
         for _ in self._threads:
