@@ -13,8 +13,9 @@ import redis
 
 from tests.support.payloads import queue_payloads, same, schedule_entries
 from verk_compat.client.client import Client
-from verk_compat.client.planner import Planner, score
+from verk_compat.client.planner import Planner
 from verk_compat.codec.job import Job
+from verk_compat.codec.timestamps import score
 from verk_compat.errors import InvalidJob, VerkError
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")

@@ -41,6 +41,7 @@ from verk_compat.client.template import (
 )
 from verk_compat.codec.job import Job, Profile, check_args, now
 from verk_compat.codec.ruby_json import dumps
+from verk_compat.codec.timestamps import score
 from verk_compat.errors import InvalidJob, VerkError
 from verk_compat.keys import Keys, ResqueKeys
 
@@ -54,7 +55,6 @@ __all__ = [
     "as_args",
     "epoch",
     "options_of",
-    "score",
 ]
 
 Target = Literal["sidekiq", "resque"]
@@ -75,11 +75,6 @@ def epoch(at: At) -> float:
     if isinstance(at, bool) or not isinstance(at, int | float):
         raise TypeError(f"at must be a datetime or epoch seconds, not {type(at).__name__}")
     return float(at)
-
-
-def score(at: float) -> str:
-    """A sorted-set score as Sidekiq sends it: the decimal string of a float (``at.to_s``)."""
-    return repr(float(at))
 
 
 def as_args(args: Any, path: str = "args") -> list[Any]:

@@ -13,7 +13,7 @@ import msgspec
 
 from verk_compat.codec.ruby_json import ruby_float
 
-__all__ = ["MS_THRESHOLD", "fits", "now", "render", "to_seconds"]
+__all__ = ["MS_THRESHOLD", "fits", "now", "render", "score", "to_seconds"]
 
 MS_THRESHOLD = 100_000_000_000
 
@@ -69,3 +69,9 @@ def render(seconds: float, ms: bool) -> int | float | msgspec.Raw:
     if 1e-4 <= abs(seconds) < 1e15 or seconds == 0:  # msgspec writes these as Ruby does
         return seconds
     return msgspec.Raw(ruby_float(seconds).encode())
+
+
+def score(seconds: float) -> str:
+    """A sorted-set score (or a heartbeat ``beat``) as Sidekiq sends it: the shortest decimal
+    string of the float (Ruby's ``Float#to_s`` round-trips the same value)."""
+    return repr(float(seconds))

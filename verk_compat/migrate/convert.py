@@ -26,6 +26,7 @@ import msgspec
 from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
+from verk_compat.codec.timestamps import score
 from verk_compat.errors import InvalidJob
 
 __all__ = [
@@ -79,10 +80,6 @@ _FAILURE = msgspec.json.Decoder(_Failure)
 def identity(raw: bytes) -> Converted:
     """Values untouched (namespace and server-to-server moves)."""
     return Converted(raw)
-
-
-def _score(seconds: float) -> str:
-    return repr(float(seconds))
 
 
 def resque_to_sidekiq(
@@ -174,7 +171,7 @@ def resque_failure_to_sidekiq(
             changes[name] = failed_at
     if failure.backtrace:
         changes["error_backtrace"] = encode_backtrace(failure.backtrace)
-    return Converted(job.replace(**changes).encode(profile), _score(failed_at))
+    return Converted(job.replace(**changes).encode(profile), score(failed_at))
 
 
 def sidekiq_to_resque(raw: bytes) -> Converted:

@@ -31,6 +31,7 @@ import msgspec
 
 from verk_compat.codec.job import Profile
 from verk_compat.codec.profiles import rules
+from verk_compat.codec.timestamps import score
 from verk_compat.keys import Keys
 
 __all__ = ["heartbeat_fields", "process_info", "split_identity", "work_entry", "work_key"]
@@ -92,7 +93,7 @@ def heartbeat_fields(
     return {
         "info": info_json,
         "busy": busy,
-        "beat": repr(float(beat)),
+        "beat": score(beat),
         "quiet": "true" if quiet else "false",
         "rss": rss,
         "rtt_us": rtt_us,
