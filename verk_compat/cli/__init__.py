@@ -41,3 +41,6 @@ main.add_command(processes)
 from verk_compat.cli.migrate import migrate  # noqa: E402
 
 main.add_command(migrate)
+from verk_compat.cli.dev_server import dev_server  # noqa: E402
+
+main.add_command(dev_server)

