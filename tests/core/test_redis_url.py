@@ -10,7 +10,15 @@ from verk_compat import Client, Worker
 from verk_compat.api import Stats, connect
 from verk_compat.app import App
 from verk_compat.devtools.redis_server import EmbeddedRedis
-from verk_compat.redis_url import DEFAULT_URL, async_client, resolve, sync_client, where
+from verk_compat.redis_url import (
+    DEFAULT_URL,
+    SentinelURL,
+    async_client,
+    parse_sentinel,
+    resolve,
+    sync_client,
+    where,
+)
 
 
 def test_resolve_prefers_argument_then_env_then_local(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,3 +70,37 @@ async def test_unix_socket_for_worker_client_and_api(redis_server: EmbeddedRedis
     assert Stats(admin).processed >= 1
     assert where(admin).endswith("redis.sock")
     admin.close()
+
+
+def test_sentinel_url_parts() -> None:
+    parsed = parse_sentinel(
+        "redis+sentinel://app:s%40cret@h1:26380,h2,[::1]:26381/mymaster/3?sentinel_password=sp"
+    )
+    assert parsed is not None
+    assert parsed.sentinels == [("h1", 26380), ("h2", 26379), ("::1", 26381)]
+    assert (parsed.service, parsed.db, parsed.username, parsed.password) == (
+        "mymaster",
+        3,
+        "app",
+        "s@cret",
+    )
+    assert parsed.sentinel_password == "sp" and not parsed.ssl
+    assert parse_sentinel("rediss+sentinel://h/m") == SentinelURL([("h", 26379)], "m", ssl=True)
+    assert parse_sentinel("redis://h:1/0") is None
+
+
+@pytest.mark.parametrize(
+    "url", ["redis+sentinel://h1:1", "redis+sentinel:///m", "redis+sentinel://h:x/m"]
+)
+def test_bad_sentinel_url_is_named(url: str) -> None:
+    with pytest.raises(ValueError, match="bad Redis URL"):
+        sync_client(url)
+
+
+def test_sentinel_client_names_its_service() -> None:
+    assert (
+        where(sync_client("redis+sentinel://127.0.0.1:1/mymaster")) == "sentinel service mymaster"
+    )
+    assert (
+        where(async_client("redis+sentinel://127.0.0.1:1/mymaster")) == "sentinel service mymaster"
+    )

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -77,8 +78,11 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A ``redis-server`` child process; use as a context manager or call start/stop."""
 
-    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, binary: str | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         self.binary = find_server(binary)
+        self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = Path(tempfile.mkdtemp(prefix="verk-redis-"))
@@ -98,6 +102,7 @@ class EmbeddedRedis:
         args = [self.binary, "--port", str(self.port), "--bind", self.host, "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self._dir), "--daemonize", "no"]
         args += ["--unixsocket", str(self._dir / "redis.sock"), "--unixsocketperm", "700"]
+        args += self.extra_args
         log = open(self._dir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
