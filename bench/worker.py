@@ -1,14 +1,18 @@
 """Worker throughput: one Python worker process vs Ruby ``sidekiq -c 10`` on the same Redis.
 
-Usage: ``.venv/bin/python bench/worker.py [--jobs 100000] [--concurrency 25] [--repeat 1]``
+Usage: ``.venv/bin/python bench/worker.py [--jobs 100000] [--concurrency 25] [--repeat 1]
+[--processes N]``
 
 For each contender, 100,000 no-op jobs are pushed to ``queue:default`` of a private
 ``redis-server``; then the worker is started with its default logging (to a file) and timed
 from the first job leaving the queue until the queue is empty and every job is acknowledged.
 Contenders: the Python worker with an ``async def`` job, the Python worker with a plain ``def``
 job (thread pool), and Ruby Sidekiq 6.4.1 (``sidekiq -c 10``). Prints jobs/s, peak RSS and the
-ratios to Ruby. With ``--repeat N`` each Python contender runs N times (interleaved, so a busy
-machine slows all of them alike) and the median run is shown; Ruby runs once.
+ratios to Ruby, and the CPU Redis used per second of the run (``INFO cpu``), which shows
+whether the worker or Redis is the limit. With ``--repeat N`` each Python contender runs N
+times (interleaved, so a busy machine slows all of them alike) and the median run is shown;
+Ruby runs once. ``--processes N`` adds a scaling table: the async worker with ``--processes``
+1 to N against the same Redis (on this 2-core VM, N > 2 measures contention, not scaling).
 
 This file is also the job module the Python worker imports (``worker:app``).
 """
@@ -79,6 +83,7 @@ def drain(redis_url: str, cmd: list[str], total: int, env: dict[str, str]) -> di
     import redis
 
     client = redis.Redis.from_url(redis_url)
+    cpu_before = _redis_cpu(client)
     log = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=HERE)
@@ -90,6 +95,7 @@ def drain(redis_url: str, cmd: list[str], total: int, env: dict[str, str]) -> di
     while client.llen("queue:default") > 0 or _in_progress(client) > 0:
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
+    redis_cpu = (_redis_cpu(client) - cpu_before) / elapsed
     rss = _peak_rss_kb(proc.pid)
     proc.terminate()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -99,7 +105,14 @@ def drain(redis_url: str, cmd: list[str], total: int, env: dict[str, str]) -> di
         "seconds": elapsed,
         "jobs_s": total / elapsed,
         "rss_mb": max(rss, usage.ru_maxrss) / 1024,
+        "redis_cpu": redis_cpu,
     }
+
+
+def _redis_cpu(client: Any) -> float:
+    """Seconds of CPU the Redis server has used so far (user + system, all its threads)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _in_progress(client: Any) -> int:
@@ -123,6 +136,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=25)
     parser.add_argument("--skip-ruby", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="Python runs each (median shown).")
+    parser.add_argument("--processes", type=int, default=0, help="Scale the async worker 1..N.")
     opts = parser.parse_args()
 
     from verk_compat.devtools.redis_server import EmbeddedRedis
@@ -148,13 +162,41 @@ def main() -> None:
             push(url, "NoopSync", opts.jobs)
             cmd = ["sidekiq", "-r", rb.name, "-c", "10", "-q", "default"]
             results["ruby sidekiq -c 10"] = drain(url, cmd, opts.jobs, {**env, "REDIS_URL": url})
+        scaling = {
+            n: _scale(url, [*python, "worker:app"], opts, n, env)
+            for n in range(1, opts.processes + 1)
+        }
+    _print_results(results, opts.jobs)
+    if scaling:
+        _print_scaling(scaling)
+
+
+def _scale(url: str, cmd: list[str], opts: Any, processes: int, env: dict[str, str]) -> Any:
+    push(url, "NoopAsync", opts.jobs)
+    cmd = [*cmd, "-q", f"default={opts.concurrency}", "--redis-url", url]
+    return drain(url, [*cmd, "--processes", str(processes)], opts.jobs, env)
+
+
+def _print_results(results: dict[str, dict[str, Any]], jobs: int) -> None:
     ruby = results.get("ruby sidekiq -c 10")
-    print(f"{'worker':<22}{'jobs':>9}{'seconds':>9}{'jobs/s':>10}{'peak RSS':>10}{'vs Ruby':>9}")
+    print(
+        f"{'worker':<22}{'jobs':>9}{'seconds':>9}{'jobs/s':>10}{'peak RSS':>10}{'vs Ruby':>9}"
+        f"{'Redis CPU':>11}"
+    )
     for label, res in results.items():
         ratio = f"{res['jobs_s'] / ruby['jobs_s']:.2f}x" if ruby else "-"
         print(
-            f"{label:<22}{opts.jobs:>9}{res['seconds']:>9.2f}{res['jobs_s']:>10.0f}"
-            f"{res['rss_mb']:>8.1f}MB{ratio:>9}"
+            f"{label:<22}{jobs:>9}{res['seconds']:>9.2f}{res['jobs_s']:>10.0f}"
+            f"{res['rss_mb']:>8.1f}MB{ratio:>9}{res['redis_cpu']:>10.0%}"
+        )
+
+
+def _print_scaling(scaling: dict[int, dict[str, Any]]) -> None:
+    base = scaling[1]["jobs_s"]
+    print(f"\n{'--processes':<14}{'jobs/s':>10}{'vs 1':>8}{'Redis CPU':>11}")
+    for n, res in scaling.items():
+        print(
+            f"{n:<14}{res['jobs_s']:>10.0f}{res['jobs_s'] / base:>7.2f}x{res['redis_cpu']:>10.0%}"
         )
 
 
