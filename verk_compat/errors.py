@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidJob", "RedisUnavailable", "ScriptError", "UnknownJob", "VerkError"]
+__all__ = [
+    "InvalidJob",
+    "RedisUnavailable",
+    "ScriptError",
+    "UnknownJob",
+    "UnsupportedArgument",
+    "VerkError",
+]
 
 
 class VerkError(Exception):
@@ -36,3 +43,8 @@ class UnknownJob(VerkError):
 
 # Shown as ``verk_compat.UnknownJob`` in error_class rather than the module it lives in.
 UnknownJob.__module__ = "verk_compat"
+
+
+class UnsupportedArgument(VerkError, ValueError):
+    """A job argument with no counterpart on the other side (an ActiveJob custom serializer, a
+    Python object Rails could not read); the message names the value's path."""
