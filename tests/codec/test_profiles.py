@@ -9,7 +9,7 @@ import pytest
 from verk_compat.codec.job import Job
 from verk_compat.codec.profiles import PROFILES, RULES, rules
 from verk_compat.keys import Keys
-from verk_compat.worker.process_info import work_key
+from verk_compat.worker.process_info import work_keys
 from verk_compat.worker.retry import jitter
 
 
@@ -27,5 +27,5 @@ def test_columns_drive_behaviour(profile: str) -> None:
     assert (b'"created_at":1700000000500' in payload) is row.ms_timestamps
     widths = {jitter(3, random.Random(seed), profile) for seed in range(400)}  # type: ignore[arg-type]
     assert (max(widths) > 36) is row.wide_jitter  # rand(10)*(4) tops at 36; rand(40) at 39
-    key = work_key(Keys(), "host:1:abc", profile)  # type: ignore[arg-type]
-    assert key == f"host:1:abc:{row.work_hash}"
+    names = work_keys(Keys(), "host:1:abc", profile)  # type: ignore[arg-type]
+    assert names == tuple(f"host:1:abc:{name}" for name in row.work_hashes)

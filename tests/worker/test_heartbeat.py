@@ -20,7 +20,7 @@ from verk_compat.worker.process_info import (
     process_info,
     split_identity,
     work_entry,
-    work_key,
+    work_keys,
 )
 
 K = Keys()
@@ -92,11 +92,12 @@ def test_work_entry_matches_sidekiq(version: str) -> None:
     assert json.loads(work_entry("q", b"{}", 12.9))["run_at"] == 12
 
 
-def test_work_key_by_profile() -> None:
-    assert work_key(K, "h:1:ab", "sidekiq6") == "h:1:ab:workers"
-    assert work_key(K, "h:1:ab", "sidekiq7") == "h:1:ab:work"
-    assert work_key(K, "h:1:ab", "sidekiq8") == "h:1:ab:work"
-    assert work_key(Keys("ns"), "h:1:ab", "sidekiq6") == "ns:h:1:ab:workers"
+def test_work_keys_by_profile() -> None:
+    """6.x Web reads <id>:workers and 7.x+ <id>:work: the default writes both."""
+    assert work_keys(K, "h:1:ab", "sidekiq6") == ("h:1:ab:workers", "h:1:ab:work")
+    assert work_keys(K, "h:1:ab", "sidekiq7") == ("h:1:ab:workers", "h:1:ab:work")
+    assert work_keys(K, "h:1:ab", "sidekiq8") == ("h:1:ab:work",)
+    assert work_keys(Keys("ns"), "h:1:ab", "sidekiq6")[0] == "ns:h:1:ab:workers"
 
 
 @pytest.mark.parametrize("version", ["6.4.1", "7.3.10"])
@@ -120,7 +121,7 @@ def test_heartbeat_fields_match_sidekiq(version: str) -> None:
     )
 
 
-@pytest.mark.parametrize("profile", ["sidekiq6", "sidekiq7"])
+@pytest.mark.parametrize("profile", ["sidekiq6", "sidekiq7", "sidekiq8"])
 async def test_beat_writes_hash_work_and_pops_one_signal(
     r: redis.Redis, ar: redis.asyncio.Redis, profile: Any
 ) -> None:
@@ -137,14 +138,15 @@ async def test_beat_writes_hash_work_and_pops_one_signal(
     info = msgspec.json.decode(fields[b"info"])
     assert info["identity"] == ident and info["tag"] == "t" and info["version"] == __version__
     assert 0 < r.ttl(K.process(ident)) <= 30
-    wkey = K.workers(ident) if profile == "sidekiq6" else K.work(ident)
-    other = K.work(ident) if profile == "sidekiq6" else K.workers(ident)
-    assert r.hgetall(wkey) == {b"7": work_entry("default", raw, 1700000000)}
-    assert 0 < r.ttl(wkey) <= 30 and not r.exists(other)
+    written = [K.work(ident)] if profile == "sidekiq8" else [K.workers(ident), K.work(ident)]
+    for wkey in written:
+        assert r.hgetall(wkey) == {b"7": work_entry("default", raw, 1700000000)}
+        assert 0 < r.ttl(wkey) <= 30
+    assert r.exists(K.workers(ident)) == (profile != "sidekiq8")
     # Next beat: the job ended (no work key at all), the queues changed, TTIN pops.
     hb.set_queues({"default": 3, "low": 2, "new": 4}, paused={"low"})
     assert await hb.beat(0, True, {}) == "TTIN"
-    assert not r.exists(wkey)
+    assert not r.exists(K.work(ident), K.workers(ident))
     info = msgspec.json.decode(r.hget(K.process(ident), "info"))
     assert info["queues"] == ["default", "new"] and info["paused"] == ["low"]
     assert info["concurrency"] == 7 and r.hget(K.process(ident), "concurrency") == b"7"

@@ -26,14 +26,17 @@ class Rules:
     wide_jitter: bool
     #: ``retry_for`` replaces the retry count limit (Sidekiq 8.1) rather than adding to it.
     retry_for_replaces_count: bool
-    #: The running-jobs hash Web reads: ``<identity>:workers`` (6.x) or ``<identity>:work``.
-    work_hash: Literal["workers", "work"]
+    #: The running-jobs hashes written: ``<identity>:workers`` (what 6.x Web reads) and/or
+    #: ``<identity>:work`` (7.0+). Sidekiq Web is no process in ``processes``, so which Web
+    #: versions read cannot be seen: a profile that every version reads writes both.
+    work_hashes: tuple[Literal["workers", "work"], ...]
 
 
 RULES: dict[Profile, Rules] = {
-    "sidekiq6": Rules(False, False, False, "workers"),
-    "sidekiq7": Rules(False, False, False, "work"),
-    "sidekiq8": Rules(True, True, True, "work"),
+    "sidekiq6": Rules(False, False, False, ("workers", "work")),
+    "sidekiq7": Rules(False, False, False, ("workers", "work")),
+    # Integer-ms payloads: only 8.x readers, and they read <identity>:work.
+    "sidekiq8": Rules(True, True, True, ("work",)),
 }
 _BY_NAME: dict[str, Rules] = {name: row for name, row in RULES.items()}
 

@@ -3,8 +3,9 @@
 Every beat (5 s by default, Sidekiq 6's pace) one MULTI does: ``SADD processes <id>``;
 ``HSET <id>`` info (JSON, rebuilt only when the queues change), busy, beat, quiet, rss, rtt_us,
 concurrency (the 8.1.2+ field); ``EXPIRE <id> <ttl>``; rewrite the work hash (running jobs,
-payload as a JSON string, integer run_at; ``<id>:workers`` under the ``sidekiq6`` profile,
-``<id>:work`` otherwise; no key at all when idle, as Sidekiq 7.2.3+) with the same TTL;
+payload as a JSON string, integer run_at; both ``<id>:workers``, which 6.x Web reads, and
+``<id>:work``, which 7.0+ reads, so a shop mid-upgrade sees the jobs in both; only ``:work``
+under the ``sidekiq8`` profile; no key at all when idle, as Sidekiq 7.2.3+) with the same TTL;
 ``RPOP <id>-signals``. Like Sidekiq, the work hash is as current as the last beat: a job that
 starts shows up at the next beat, a job that ends is gone at the next beat, and shutdown
 removes the hash. A hash that expires marks the process dead, which lets a live process recover
@@ -31,7 +32,7 @@ from redis.asyncio import Redis
 from verk_compat._version import __version__
 from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
-from verk_compat.worker.process_info import heartbeat_fields, process_info, work_entry, work_key
+from verk_compat.worker.process_info import heartbeat_fields, process_info, work_entry, work_keys
 from verk_compat.worker.processor import Running
 
 __all__ = ["Heartbeat", "make_identity", "rss_kb"]
@@ -77,7 +78,7 @@ class Heartbeat:
         self.labels = labels
         self.embedded = embedded
         self.started_at = time.time()
-        self.work_key = work_key(keys, identity, profile)
+        self.work_keys = work_keys(keys, identity, profile)
         self.concurrency = 0
         self.info = b""
         self.set_queues(queues)
@@ -118,13 +119,13 @@ class Heartbeat:
             )
             pipe.hset(key, mapping=fields)
             pipe.expire(key, self.ttl)
-            pipe.unlink(self.work_key)
+            pipe.unlink(*self.work_keys)
             # Copy first: jobs start and end on the loop, never while this comprehension runs,
             # but a TTIN dump or a thread may look at ``running`` concurrently.
             entries = {str(tid): work_entry(*entry) for tid, entry in list(running.items())}
-            if entries:
-                pipe.hset(self.work_key, mapping=entries)
-                pipe.expire(self.work_key, self.ttl)
+            for work_key in self.work_keys if entries else ():
+                pipe.hset(work_key, mapping=entries)
+                pipe.expire(work_key, self.ttl)
             pipe.rpop(self.keys.signals(self.identity))
             replies = await pipe.execute()
         signal = replies[-1]

@@ -16,8 +16,9 @@ No I/O here: :mod:`verk_compat.worker.heartbeat` sends what these functions buil
 - :func:`heartbeat_fields`: the other hash fields: ``busy``, ``beat`` (float s), ``quiet``
   (``"true"``/``"false"``), ``rss`` (KB), ``rtt_us`` and ``concurrency`` (the 8.1.2+ field).
 - :func:`work_entry`: one value of the work hash, ``{"queue", "payload": <job JSON as a
-  string>, "run_at": <integer s>}``; :func:`work_key`: the hash's name by wire profile
-  (``<identity>:workers`` for Sidekiq 6.x readers, ``<identity>:work`` for 7.0+).
+  string>, "run_at": <integer s>}``; :func:`work_keys`: the hashes' names by wire profile
+  (``<identity>:workers`` for Sidekiq 6.x readers, ``<identity>:work`` for 7.0+; both by
+  default, so 6.x and 7.x Web both list the running jobs during an upgrade).
 
 Keys touched: none (names only, through :class:`verk_compat.keys.Keys`).
 """
@@ -34,7 +35,7 @@ from verk_compat.codec.profiles import rules
 from verk_compat.codec.timestamps import score
 from verk_compat.keys import Keys
 
-__all__ = ["heartbeat_fields", "process_info", "split_identity", "work_entry", "work_key"]
+__all__ = ["heartbeat_fields", "process_info", "split_identity", "work_entry", "work_keys"]
 
 
 def split_identity(identity: str) -> tuple[str, int]:
@@ -108,6 +109,7 @@ def work_entry(queue: str, raw: bytes, run_at: float) -> bytes:
     )
 
 
-def work_key(keys: Keys, identity: str, profile: Profile) -> str:
-    """Name of the work hash Web of the profile's Sidekiq version reads."""
-    return keys.workers(identity) if rules(profile).work_hash == "workers" else keys.work(identity)
+def work_keys(keys: Keys, identity: str, profile: Profile) -> tuple[str, ...]:
+    """Names of the running-jobs hashes the profile's Sidekiq Web versions read."""
+    names = {"workers": keys.workers(identity), "work": keys.work(identity)}
+    return tuple(names[name] for name in rules(profile).work_hashes)
