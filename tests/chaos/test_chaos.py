@@ -13,20 +13,19 @@ not in Redis, so the record survives the restart. ``CHAOS_SEED`` replays a run's
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from tests.support.worker_app import runs
 from verk_compat.codec.job import Job, now
 from verk_compat.devtools.redis_server import EmbeddedRedis
 from verk_compat.keys import Keys
@@ -52,18 +51,6 @@ def start_worker(redis_url: str, out: Path, log: Path) -> subprocess.Popen[bytes
     cmd += ["tests.support.worker_app:app", "--redis-url", redis_url, *WORKER_ARGS]
     with log.open("ab") as fh:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-
-
-def runs(out: Path) -> Counter[int]:
-    """How many times each job ran (a torn last line, mid-write, is skipped)."""
-    counts: Counter[int] = Counter()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            try:
-                counts[json.loads(line)["args"][0]] += 1
-            except (ValueError, KeyError, IndexError):
-                continue
-    return counts
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -9,18 +9,17 @@ states. Jobs run at least once; duplicates are counted, not failed.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.support.sentinel import SentinelCluster
+from tests.support.worker_app import runs
 from verk_compat import Client
 from verk_compat.errors import RedisUnavailable
 
@@ -31,17 +30,6 @@ TOTAL = 1500
 KILL_AT = 500
 #: Acknowledgements this close before the kill may not have reached the replica.
 REPLICATION_WINDOW = 1.0
-
-
-def ran(out: Path) -> Counter[int]:
-    counts: Counter[int] = Counter()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            try:
-                counts[json.loads(line)["args"][0]] += 1
-            except (ValueError, KeyError, IndexError):
-                continue
-    return counts
 
 
 def start_worker(url: str, out: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -86,7 +74,7 @@ def test_failover_under_load(tmp_path: Path) -> None:
         producer = Producer(cluster.url, killed)
         producer.start()
         try:
-            while len(producer.acked) < KILL_AT or len(ran(out)) < KILL_AT // 2:
+            while len(producer.acked) < KILL_AT or len(runs(out)) < KILL_AT // 2:
                 assert worker.poll() is None, log.read_text()
                 time.sleep(0.05)
             old = cluster.primary.port
@@ -98,13 +86,13 @@ def test_failover_under_load(tmp_path: Path) -> None:
             recent = {i for i, at in producer.acked.items() if kill_time - at < REPLICATION_WINDOW}
             must_run = set(producer.acked) - recent
             deadline = time.monotonic() + 60
-            while not must_run <= set(ran(out)) and time.monotonic() < deadline:
+            while not must_run <= set(runs(out)) and time.monotonic() < deadline:
                 assert worker.poll() is None, log.read_text()
                 time.sleep(0.2)
         finally:
             worker.terminate()
             worker.wait(30)
-    counts = ran(out)
+    counts = runs(out)
     lost = sorted(set(producer.acked) - set(counts))
     after = [i for i, at in producer.acked.items() if at > kill_time]
     print(

@@ -10,12 +10,27 @@ import json
 import os
 import threading
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from verk_compat.worker.app import App
 
 app = App()
 _lock = threading.Lock()
+
+
+def runs(out: Path) -> Counter[int]:
+    """How many times each job ran, by its first argument, from a ``WORKER_OUT`` file (a torn
+    last line, mid-write, is skipped)."""
+    counts: Counter[int] = Counter()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            try:
+                counts[json.loads(line)["args"][0]] += 1
+            except (ValueError, KeyError, IndexError):
+                continue
+    return counts
 
 
 def record(name: str, args: list[Any]) -> None:
