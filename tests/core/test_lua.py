@@ -26,6 +26,7 @@ PINS: dict[str, tuple[int, str]] = {
     "enqueue_due": (1, "4b99534353a046bf139f67cce20c2d8e25901246"),
     "fail": (1, "ed9214d22719d36f46a4cb06ea19a6fa8a25dbf1"),
     "fetch_ack": (2, "72f7d92de720e278fd3042fb20283e4a98675901"),
+    "fetch_many": (1, "4c4c7c29bdbde9f5ee16a5457edef90152f7d651"),
     "kill": (1, "ce6805778008d54c80ae65d597465797d6f10780"),
     "migrate_apply": (1, "f6dd11446f53bcc792c74ade8c28bd8cec4b6706"),
     "migrate_finish": (1, "6a982df663c822e8079c4acebc8204dd15f445fb"),
@@ -88,7 +89,8 @@ def test_every_key_comes_through_keys(path: Path) -> None:
     for command, first in _CALL.findall(source):
         if command.upper() in _KEYLESS:
             continue
-        assert first.strip().startswith("KEYS["), f"{path.name}: {command} on {first!r}"
+        first = first.strip()
+        assert first.startswith(("KEYS[", "unpack(KEYS")), f"{path.name}: {command} on {first!r}"
 
 
 @pytest.mark.parametrize("path", LUA_FILES, ids=lambda p: p.stem)

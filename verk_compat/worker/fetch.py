@@ -22,6 +22,7 @@ Keys touched: ``queue:<q>``, ``inprogress:<q>:<identity>`` and the stat keys (th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -43,8 +44,18 @@ BLOCK_TIMEOUT = 2.0
 class Fetcher:
     """Moves jobs of one queue into this process's in-progress list for that queue."""
 
-    def __init__(self, redis: Redis, keys: Keys, queue: str, identity: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        queue: str,
+        identity: str,
+        *,
+        gate: asyncio.Semaphore | None = None,
+    ) -> None:
         self.redis = redis
+        #: Bounds this process's round trips in flight (see :mod:`verk_compat.worker.waiter`).
+        self.gate = gate or contextlib.nullcontext()
         self.queue = queue
         self.queue_key = keys.queue(queue)
         self.inprogress_key = keys.inprogress(queue, identity)
@@ -62,9 +73,10 @@ class Fetcher:
         return await self._fetch_ack(limit, acks)
 
     async def _fetch_ack(self, limit: int, acks: list[bytes]) -> list[bytes]:
-        moved = await script("fetch_ack").acall(
-            self.redis, [self.queue_key, self.inprogress_key], [max(limit, 0), *acks]
-        )
+        async with self.gate:
+            moved = await script("fetch_ack").acall(
+                self.redis, [self.queue_key, self.inprogress_key], [max(limit, 0), *acks]
+            )
         return list(moved or [])
 
     async def wait_one(self, timeout: float = BLOCK_TIMEOUT) -> bytes | None:
@@ -84,16 +96,18 @@ class Fetcher:
         process still holds: ready, running, finished and not yet acknowledged) back to the pop
         end of the queue, atomically; returns the number moved. The caller must not have a fetch
         in flight for this queue."""
-        moved: int = await script("reconcile").acall(
-            self.redis, [self.inprogress_key, self.queue_key], held
-        )
+        async with self.gate:
+            moved: int = await script("reconcile").acall(
+                self.redis, [self.inprogress_key, self.queue_key], held
+            )
         return int(moved)
 
     async def requeue_all(self) -> int:
         """Move every payload still in progress back to the pop end of the queue, in order."""
-        moved: int = await script("requeue").acall(
-            self.redis, [self.inprogress_key, self.queue_key], []
-        )
+        async with self.gate:
+            moved: int = await script("requeue").acall(
+                self.redis, [self.inprogress_key, self.queue_key], []
+            )
         return moved
 
 

@@ -56,6 +56,7 @@ from verk_compat.worker.orphans import recover_orphans
 from verk_compat.worker.processor import Processor
 from verk_compat.worker.scheduler import Scheduler
 from verk_compat.worker.sync_pool import SyncPool
+from verk_compat.worker.waiter import Waiter
 
 __all__ = ["SOCKET_TIMEOUT_MARGIN", "Worker", "client_options"]
 
@@ -185,18 +186,9 @@ class Worker:
         self._fetch_tasks: dict[str, asyncio.Task[Any]] = {}
         self._started = False
         self.scheduler = Scheduler(self.redis, self.keys, interval=poll_interval, profile=profile)
-        self.managers = {
-            q: Manager(
-                q,
-                n,
-                Fetcher(self.redis, self.keys, q, self.identity),
-                self.processor,
-                burst=burst,
-                block_timeout=block_timeout,
-                reconcile_interval=orphan_interval,
-            )
-            for q, n in self.queues.items()
-        }
+        self.waiter = Waiter(self.redis)
+        self.managers = {q: self._new_manager(q, n) for q, n in self.queues.items()}
+        self.waiter.queue_count = len(self.managers)
         self._stop = asyncio.Event()
         self._interrupts = 0
         self.heartbeat_ttl = heartbeat_ttl
@@ -231,6 +223,7 @@ class Worker:
             self._acker_task,
             self._spawn(self._heartbeat_loop()),
             self._spawn(self._orphan_loop()),
+            self._spawn(self.waiter.run()),
         ]
         if not self.burst:
             background.append(self._spawn(self.scheduler.run()))
@@ -268,16 +261,9 @@ class Worker:
         """Serve queue ``name`` with ``concurrency`` slots from now on (at once if running)."""
         if name in self.managers:
             raise ValueError(f"queue {name!r} is already served by {self.identity}")
-        manager = Manager(
-            name,
-            concurrency,
-            Fetcher(self.redis, self.keys, name, self.identity),
-            self.processor,
-            burst=self.burst,
-            block_timeout=self.block_timeout,
-            reconcile_interval=self.orphan_interval,
-        )
+        manager = self._new_manager(name, concurrency)
         self.managers[name] = manager
+        self.waiter.queue_count = len(self.managers)
         self.queues[name] = concurrency
         grow = getattr(self.pool, "grow", None)
         if grow is not None:
@@ -305,6 +291,7 @@ class Worker:
         # If this raises, the manager stays listed so that shutdown still requeues its jobs.
         moved = await manager.fetcher.requeue_all()
         del self.managers[name]
+        self.waiter.queue_count = len(self.managers)
         log.info("queue %s removed (%d unfinished jobs pushed back)", name, moved)
 
     def pause_queue(self, name: str) -> None:
@@ -356,6 +343,19 @@ class Worker:
             os._exit(1)
         log.info("interrupt: shutting down (interrupt again to exit at once)")
         self.stop()
+
+    def _new_manager(self, name: str, concurrency: int) -> Manager:
+        fetcher = Fetcher(self.redis, self.keys, name, self.identity, gate=self.waiter.gate)
+        return Manager(
+            name,
+            concurrency,
+            fetcher,
+            self.processor,
+            burst=self.burst,
+            block_timeout=self.block_timeout,
+            reconcile_interval=self.orphan_interval,
+            waiter=self.waiter,
+        )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         return asyncio.create_task(coro)

@@ -51,6 +51,7 @@ from redis.exceptions import RedisError
 
 from verk_compat.worker.fetch import Fetcher
 from verk_compat.worker.processor import Processor
+from verk_compat.worker.waiter import Waiter
 
 __all__ = ["Manager", "cancel_and_wait"]
 
@@ -90,6 +91,7 @@ class Manager:
         burst: bool = False,
         block_timeout: float = 2.0,
         reconcile_interval: float = 30.0,
+        waiter: Waiter | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"queue {queue!r}: concurrency must be at least 1")
@@ -100,6 +102,8 @@ class Manager:
         self.burst = burst
         self.block_timeout = block_timeout
         self.reconcile_interval = reconcile_interval
+        #: Shares the blocking waits of many queues (None: this queue always blocks itself).
+        self.waiter = waiter
         #: Fetched payloads no slot has started yet.
         self._ready: collections.deque[bytes] = collections.deque()
         #: Payloads of jobs that succeeded, not yet acknowledged.
@@ -142,6 +146,8 @@ class Manager:
         self._running.clear()
         self._holding = True
         self._changed.set()  # the fetch loop may wait for a job to finish: give back now
+        if self.waiter is not None:
+            self.waiter.release(self.fetcher.queue_key)
 
     def resume(self) -> None:
         self._running.set()
@@ -154,6 +160,8 @@ class Manager:
         more jobs (:meth:`drain` gives the fetched ones back)."""
         self._stopping = True
         self._holding = True
+        if self.waiter is not None:
+            self.waiter.release(self.fetcher.queue_key)
 
     async def run(self) -> None:
         """The fetch loop; returns in burst mode (queue drained) or after :meth:`stop`."""
@@ -278,7 +286,10 @@ class Manager:
         self._hand_off_acks()
         self._blocking = True
         try:
-            raw = await self.fetcher.wait_one(self.block_timeout)
+            if self.waiter is None:
+                raw = await self.fetcher.wait_one(self.block_timeout)
+            else:
+                raw = await self.waiter.wait(self.fetcher, self.block_timeout)
         finally:
             self._blocking = False
         return [raw] if raw is not None else []
