@@ -11,5 +11,12 @@ from __future__ import annotations
 from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
 from verk_compat.client.planner import ClientMiddleware
+from verk_compat.client.sharded import AsyncShardedClient, ShardedClient
 
-__all__ = ["AsyncClient", "Client", "ClientMiddleware"]
+__all__ = [
+    "AsyncClient",
+    "AsyncShardedClient",
+    "Client",
+    "ClientMiddleware",
+    "ShardedClient",
+]

@@ -13,5 +13,6 @@ from __future__ import annotations
 
 from verk_compat.worker.app import App
 from verk_compat.worker.launcher import Worker
+from verk_compat.worker.sharded import ShardedWorker
 
-__all__ = ["App", "Worker"]
+__all__ = ["App", "ShardedWorker", "Worker"]
