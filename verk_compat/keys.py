@@ -1,6 +1,6 @@
 """Every Redis key verk-compat touches, and nothing else builds a key string.
 
-Key names follow Sidekiq 6.4 to 8.1 (wire doc §2). A namespace works like redis-namespace: it
+Key names follow Sidekiq 6.4 to 8.1 (docs/wire.md §3). A namespace works like redis-namespace: it
 prefixes key *names* (``ns:queue:default``) and never values, set members or hash fields, so a
 process identity stored in ``processes`` stays unprefixed while its hash key gets the prefix.
 In-progress lists (``inprogress:<queue>:<identity>``) are verk-compat's own reliable-fetch lists.
@@ -172,7 +172,7 @@ class Keys:
 
 @dataclass(frozen=True, slots=True)
 class ResqueKeys:
-    """Resque's key names (always namespaced, ``resque`` by default; wire doc §5)."""
+    """Resque's key names (always namespaced, ``resque`` by default; docs/wire.md §5)."""
 
     namespace: str = "resque"
 

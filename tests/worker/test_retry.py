@@ -1,4 +1,4 @@
-"""Sidekiq's retry rules (wire doc §3.4) as pure functions: no Redis, fixed clock and RNG."""
+"""Sidekiq's retry rules (docs/wire.md §4.4) as pure functions: no Redis, fixed clock and RNG."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``ProcessSet``: live worker processes (Ruby Sidekiq's or verk-compat's), and their signals.
 
 A process is listed when its identity is in ``processes`` and its ``<identity>`` hash still has
-``info`` (wire doc §3.9). ``quiet``/``stop`` do what ``Sidekiq::Process#quiet!``/``#stop!`` do:
+``info`` (docs/wire.md §4.8). ``quiet``/``stop`` do what ``Sidekiq::Process#quiet!``/``#stop!`` do:
 one MULTI of ``LPUSH <identity>-signals TSTP|TERM`` and ``EXPIRE <identity>-signals 60``; the
 process pops it at its next heartbeat.
 

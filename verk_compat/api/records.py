@@ -1,7 +1,7 @@
 """Records the admin API yields: a queued job and a sorted-set entry, both with their raw bytes.
 
 Every action on a record (LREM, ZREM, a move) uses ``raw``, the exact bytes read from Redis,
-never a re-serialization (wire doc §2.4). ``job`` is ``None`` for a payload that does not decode
+never a re-serialization (docs/wire.md §3.6). ``job`` is ``None`` for a payload that does not decode
 (Sidekiq's ``JobRecord`` then has a nil item); such a record can still be deleted or killed.
 
 Keys touched: none.

@@ -1,7 +1,7 @@
 """``ScheduledSet``, ``RetrySet`` and ``DeadSet``: Sidekiq's sorted sets of jobs.
 
 Members are job JSON, scores float epoch seconds (when to run, or when the job died). Every
-action names a member by its exact bytes as read (wire doc §2.4) and is atomic:
+action names a member by its exact bytes as read (docs/wire.md §3.6) and is atomic:
 
 * ``retry`` / ``add_to_queue``: ``lua/enqueue_due.lua`` ZREMs the member and, only if it was
   removed, LPUSHes the re-encoded job (fresh ``enqueued_at``; ``retry`` also decrements

@@ -1,4 +1,4 @@
-"""``Stats``: the dashboard numbers, read the way ``Sidekiq::Stats`` reads them (wire doc §2.3).
+"""``Stats``: the dashboard numbers, read the way ``Sidekiq::Stats`` reads them (docs/wire.md §3.5).
 
 One pipeline reads the fast stats (counters, set sizes, the default queue's oldest job); a
 second reads each live process's ``busy`` and each queue's length. ``history`` MGETs the

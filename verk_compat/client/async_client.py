@@ -3,7 +3,7 @@
 Payloads, batches, scores and keys come from :class:`verk_compat.client.planner.Planner`, RESP bytes
 and error wording from :mod:`verk_compat.client.resp`: both shared with the sync
 :class:`verk_compat.client.client.Client`, whose rules this module follows on asyncio. Each push is
-one write without MULTI, as Sidekiq's ``atomic_push`` does (wire doc §3.1).
+one write without MULTI, as Sidekiq's ``atomic_push`` does (docs/wire.md §4.1).
 
 Fast path: each AsyncClient holds one connection of its own (made from the pool's connection
 class and kwargs, so AUTH/ACL, TLS, db and client name go through redis-py's ``connect()``). A

@@ -5,7 +5,7 @@ bytes and the error wording from :mod:`verk_compat.client.resp` (both shared wit
 :class:`verk_compat.client.async_client.AsyncClient`, which follows the same rules on
 ``redis.asyncio``);
 this module sends them without MULTI, one round trip per push, as Sidekiq's ``atomic_push``
-does (wire doc §3.1).
+does (docs/wire.md §4.1).
 
 Fast path: each Client holds one redis-py connection of its own (made from the pool's
 connection class and kwargs, so AUTH/ACL, TLS, db and client name go through redis-py's own

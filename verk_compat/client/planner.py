@@ -309,6 +309,7 @@ def options_of(
     """The keyword arguments of :meth:`Job.new` for one call of the client API."""
     if "args" in extra or "class_name" in extra:
         raise InvalidJob("args and class are positional arguments, not options")
-    if "at" in extra:  # an "at" left in a payload makes Sidekiq re-schedule it forever (§0.3)
+    # An "at" left in a payload makes Sidekiq re-schedule it forever (docs/wire.md §4.3).
+    if "at" in extra:
         raise InvalidJob("at is not a payload key: use schedule(..., at) or enqueue_in()")
     return {"queue": queue, "retry": retry, "jid": jid, **extra}

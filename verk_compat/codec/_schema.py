@@ -1,4 +1,4 @@
-"""The typed shape of a Sidekiq job payload (wire doc section 1.2) and its error messages.
+"""The typed shape of a Sidekiq job payload (docs/wire.md §2.2) and its error messages.
 
 :class:`Wire` is the one list of known keys: the key tables below are derived from it.
 """

@@ -1,8 +1,8 @@
 """Sidekiq's ``error_backtrace`` encoding: ``base64(zlib(JSON array of lines))``.
 
 Sidekiq <= 7.2.0 wrote RFC 2045 base64 (a newline every 60 characters); 7.2.1+ writes strict
-base64, which every reader accepts, so that is what :func:`encode_backtrace` writes (wire doc
-section 3.6). Sidekiq 6.x also stored a raw JSON array; :func:`decode_backtrace` reads all three.
+base64, which every reader accepts, so that is what :func:`encode_backtrace` writes (docs/wire.md
+§4.6). Sidekiq 6.x also stored a raw JSON array; :func:`decode_backtrace` reads all three.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each converter takes the exact source bytes and returns a :class:`Converted` (th
 and, for a sorted-set target, its score) or raises :class:`~verk_compat.errors.InvalidJob`, which
 the engine turns into a quarantine entry (:func:`quarantine_entry`). Redis keys: none.
 
-Formats (wire doc §5, verk-and-peers A4):
+Formats (docs/wire.md §5 for Resque, §2 for Sidekiq, §6 for Verk 1.x):
     * Resque job ``{"class","args"}``; Resque failure ``{"failed_at": "%Y/%m/%d %H:%M:%S %Z",
       "payload", "exception", "error", "backtrace": [..], "worker", "queue"}``.
     * Sidekiq job: any payload :meth:`Job.decode` accepts.

@@ -5,7 +5,7 @@ Redis keys read (to discover queues and data keys; nothing is written here):
     * Sidekiq / Verk 1.x: ``[ns:]queues``, ``[ns:]queue:<q>``, ``[ns:]schedule``, ``[ns:]retry``,
       ``[ns:]dead``, ``[ns:]stat:*``, ``[ns:]inprogress:<q>:<id>``.
 
-List ends (wire doc §5): Resque RPUSHes and LPOPs (index 0 oldest), Sidekiq LPUSHes and pops
+List ends (docs/wire.md §5): Resque RPUSHes and LPOPs (index 0 oldest), Sidekiq LPUSHes and pops
 from the right (index -1 oldest). Taking from one end and pushing to the other keeps run order.
 Process hashes, work/workers hashes, signal lists, ``processes`` and locks are ephemeral and
 never moved; any other unknown key is listed as skipped.

@@ -1,8 +1,7 @@
 """Pure builders for the process data Sidekiq Web and ``Sidekiq::ProcessSet`` read.
 
-No I/O here: :mod:`verk_compat.worker.heartbeat` sends what these functions build (wire doc §2.1,
-§2.2,
-§3.8-3.9).
+No I/O here: :mod:`verk_compat.worker.heartbeat` sends what these functions build
+(docs/wire.md §3.2, §3.3, §4.8).
 
 - :func:`process_info`: the ``info`` JSON of the ``<identity>`` hash, with every key a reader
   from Sidekiq 6.4 to 8.1 looks at: ``hostname``, ``started_at`` (float s), ``pid``, ``tag``,

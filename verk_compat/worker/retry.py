@@ -1,4 +1,4 @@
-"""Sidekiq's retry rules as pure functions (wire doc §3.4, §3.5, §3.6).
+"""Sidekiq's retry rules as pure functions (docs/wire.md §4.4 to §4.6).
 
 Nothing here touches Redis or the clock: callers pass ``now`` and a random source, and get back a
 decision. :func:`next_attempt` says what happens to a failed job: :class:`Retry` (ZADD ``retry``
@@ -144,7 +144,7 @@ def backtrace_lines(exc: BaseException) -> list[str]:
 
 
 def record_failure(job: Job, exc: BaseException, *, queue: str, now: float) -> Job:
-    """The job with Sidekiq's error fields set for this failure (steps 2 to 4 of §3.4)."""
+    """The job with Sidekiq's error fields set for this failure (docs/wire.md §4.4, steps 2-4)."""
     changes: dict[str, object] = {
         "queue": retry_queue(job, queue),
         "error_message": error_message(exc),

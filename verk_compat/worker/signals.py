@@ -1,6 +1,6 @@
 """Process signals, from the OS or from ``<identity>-signals`` (Sidekiq Web, ``Process#quiet!``).
 
-Sidekiq's meanings (wire doc §2, §3.7):
+Sidekiq's meanings (docs/wire.md §3.4, §4.7):
 
 - ``TSTP``: quiet. Stop fetching, let running jobs finish, ``quiet`` becomes ``"true"``.
 - ``TERM``: stop. Quiet, wait up to the shutdown timeout, push unfinished jobs back, leave
