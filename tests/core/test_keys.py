@@ -16,16 +16,13 @@ import pytest
 from verk_compat.keys import Keys, ResqueKeys
 
 _ROOT = Path(__file__).resolve().parents[2]
-_DIRS = ("fixtures", "/work/shared/fixtures")  # the repo's copy first
+_FIXTURES = _ROOT / "fixtures"
 
 
 def fixture(name: str, version: str = "6.4.1") -> dict[str, Any]:
-    for base in _DIRS:
-        path = _ROOT / base / f"sidekiq-{version}" / f"{name}.json"
-        if path.exists():
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return data
-    pytest.skip(f"fixture sidekiq-{version}/{name}.json not present")
+    path = _FIXTURES / f"sidekiq-{version}" / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def test_queue_keys_match_recorded_pushes() -> None:
@@ -61,12 +58,8 @@ def test_process_keys_match_recorded(version: str) -> None:
 
 
 def test_signals_key_matches_recorded() -> None:
-    recorded = "vm:13080:7af3c8f2b2e6-signals"  # process_signals.json (not in every checkout)
-    assert Keys().signals("vm:13080:7af3c8f2b2e6") == recorded
-    for base in _DIRS:
-        path = _ROOT / base / "sidekiq-6.4.1" / "process_signals.json"
-        if path.exists():
-            assert json.loads(path.read_text(encoding="utf-8"))["redis_key"] == recorded
+    recorded = fixture("process_signals")["redis_key"]
+    assert Keys().signals(recorded.removesuffix("-signals")) == recorded
 
 
 @pytest.mark.parametrize("version", ["6.4.1", "7.3.10"])
