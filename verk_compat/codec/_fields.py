@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 import msgspec
 
@@ -22,6 +22,25 @@ __all__ = [
     "field_property",
     "split_options",
 ]
+
+if TYPE_CHECKING:
+    _T = TypeVar("_T")
+
+    class Field(Generic[_T]):
+        """What a :func:`field_property` is to a type checker: read and assigned as ``_T``.
+
+        ``Job`` declares its fields with it: plain annotations would make mypy refuse
+        ``job.queue = "low"``, since ``Job.__slots__`` does not list the fields (at run time
+        each one is a ``property``, set on the class after it is built).
+        """
+
+        @overload
+        def __get__(self, obj: None, owner: type[Any]) -> Self: ...
+        @overload
+        def __get__(self, obj: object, owner: type[Any]) -> _T: ...
+        def __get__(self, obj: object, owner: type[Any]) -> _T | Self: ...
+        def __set__(self, obj: object, value: _T) -> None: ...
+
 
 _convert = msgspec.convert
 _NON_EMPTY = frozenset(("class_name", "queue"))

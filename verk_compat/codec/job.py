@@ -38,6 +38,9 @@ from verk_compat.codec.ruby_json import ENCODER, check_args, rubify
 from verk_compat.codec.timestamps import now
 from verk_compat.errors import InvalidJob
 
+if TYPE_CHECKING:
+    from verk_compat.codec._fields import Field
+
 __all__ = ["PROFILES", "Job", "Profile", "check_args", "now"]
 
 
@@ -73,25 +76,25 @@ class Job:
     )
 
     if TYPE_CHECKING:
-        class_name: str
-        jid: str | None
-        queue: str | None
-        retry: bool | int | None
-        retry_count: int | None
-        created_at: float | None
-        enqueued_at: float | None
-        failed_at: float | None
-        retried_at: float | None
-        error_message: str | None
-        error_class: str | None
-        error_backtrace: str | None
-        backtrace: bool | int | None
-        retry_queue: str | None
-        dead: bool | None
-        retry_for: int | None
-        tags: list[Any] | None
-        wrapped: str | None
-        bid: str | None
+        class_name: Field[str]
+        jid: Field[str | None]
+        queue: Field[str | None]
+        retry: Field[bool | int | None]
+        retry_count: Field[int | None]
+        created_at: Field[float | None]
+        enqueued_at: Field[float | None]
+        failed_at: Field[float | None]
+        retried_at: Field[float | None]
+        error_message: Field[str | None]
+        error_class: Field[str | None]
+        error_backtrace: Field[str | None]
+        backtrace: Field[bool | int | None]
+        retry_queue: Field[str | None]
+        dead: Field[bool | None]
+        retry_for: Field[int | None]
+        tags: Field[list[Any] | None]
+        wrapped: Field[str | None]
+        bid: Field[str | None]
 
     _w: Wire
     _dirty: dict[str, None] | None
