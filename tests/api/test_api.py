@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 
+from tests.support.replies import hset_fields
 from verk_compat.api import DeadSet, ProcessSet, Queue, RetrySet, ScheduledSet, Stats
 from verk_compat.client.client import Client
 from verk_compat.codec.job import Job, now
@@ -163,7 +164,7 @@ def beat(r: redis.Redis, identity: str, *, busy: int, quiet: bool, keys: Keys = 
         info, busy=busy, quiet=quiet, beat=time.time(), rss=1, rtt_us=2, concurrency=5
     )
     r.sadd(keys.processes, identity)
-    r.hset(keys.process(identity), mapping=fields)
+    hset_fields(r, keys.process(identity), fields)
 
 
 def test_stats(r: redis.Redis) -> None:

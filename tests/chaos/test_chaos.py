@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.replies import smembers
 from tests.support.worker_app import runs
 from verk_compat.codec.job import Job, now
 from verk_compat.devtools.redis_server import EmbeddedRedis
@@ -68,7 +69,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 def alive(r: redis.Redis, pid: int) -> bool:
     """The worker process ``pid`` has beaten (its identity is in ``processes``)."""
-    return any(f":{pid}:" in member.decode() for member in r.smembers(K.processes))
+    return any(f":{pid}:" in member.decode() for member in smembers(r, K.processes))
 
 
 def plan(rng: random.Random) -> list[tuple[float, str]]:

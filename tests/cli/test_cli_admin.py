@@ -11,6 +11,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from tests.support.replies import hset_fields
 from verk_compat.cli import main
 from verk_compat.client.client import Client
 from verk_compat.codec.job import Job, now
@@ -138,7 +139,7 @@ def beat(r: redis.Redis, identity: str, quiet: bool) -> None:
         info.encode(), busy=1, quiet=quiet, beat=time.time() - 3, rss=1, rtt_us=1, concurrency=5
     )
     r.sadd(K.processes, identity)
-    r.hset(K.process(identity), mapping=fields)
+    hset_fields(r, K.process(identity), fields)
 
 
 def test_processes_list_quiet_stop(redis_url: str, r: redis.Redis) -> None:

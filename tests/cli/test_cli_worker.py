@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.replies import smembers, zmembers
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
 
@@ -155,7 +156,7 @@ def test_processes_forks_workers_and_forwards_term(
     proc = start(redis_url, out, "--processes", "2", "-q", "default=2", "--beat-interval", "0.2")
     try:
         wait_until(lambda: r.scard(K.processes) == 2)
-        identities = sorted(m.decode() for m in r.smembers(K.processes))
+        identities = sorted(m.decode() for m in smembers(r, K.processes))
         pids = {int(identity.split(":")[-2]) for identity in identities}
         assert len(pids) == 2 and proc.pid not in pids, identities
         assert {parent_of(pid) for pid in pids} == {proc.pid}
@@ -193,7 +194,7 @@ def test_profile_sidekiq8_writes_integer_ms_failure_times(
     proc = start(redis_url, tmp_path / "out.jsonl", "--burst", "--profile", "sidekiq8")
     text = finish(proc)
     assert proc.returncode == 0, text
-    (member,) = r.zrange(K.retry, 0, -1)
+    (member,) = zmembers(r, K.retry)
     wire = json.loads(member)
     assert isinstance(wire["failed_at"], int) and wire["failed_at"] > 10**12
     assert wire["retry_count"] == 0 and wire["error_class"] == "RuntimeError"

@@ -6,6 +6,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from tests.support.replies import zmembers
 from verk_compat.cli import main
 from verk_compat.codec.job import Job
 from verk_compat.devtools.demo import QUEUE, run_demo
@@ -19,7 +20,7 @@ def test_demo_runs_every_job_and_leaves_one_retry(redis_url: str, r: redis.Redis
     assert result["failed"] == 1
     assert sorted(result["results"]) == ["charged acct_42 19.99", "hello Ada x3"]
     assert r.llen(Keys().queue(QUEUE)) == 0
-    (member,) = r.zrange(Keys().retry, 0, -1)
+    (member,) = zmembers(r, Keys().retry)
     job = Job.decode(member)
     assert (job.class_name, job.error_class, job.retry_count) == ("Demo::Flaky", "RuntimeError", 0)
     assert job.error_backtrace  # the job asked for backtrace: 5

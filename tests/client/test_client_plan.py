@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.payloads import same
+from tests.support.replies import as_bytes
 from verk_compat.client.planner import Planner, options_of
 from verk_compat.client.template import ARGS, JID, Template
 from verk_compat.codec.job import Job, Profile
@@ -107,7 +108,7 @@ def test_templates_match_codec_for_any_args(args: list[Any], profile: Profile) -
     assert write.args[0] == expected.encode(profile)
     same(json.loads(write.args[0])["args"], json.loads(json.dumps(args)))
     (batch,) = plan.batches("W", [args, args], opts({}))
-    first, second = plan.push_batch("W", batch, opts({}), STAMP).args
+    first, second = map(as_bytes, plan.push_batch("W", batch, opts({}), STAMP).args)
     assert first.replace(batch.jids[0].encode(), JID_.encode()) == expected.encode(profile)
     assert second.replace(batch.jids[1].encode(), JID_.encode()) == expected.encode(profile)
 

@@ -32,7 +32,7 @@ json_values = st.recursive(
     max_leaves=20,
 )
 keys = st.text(min_size=1, max_size=10).filter(lambda k: k not in _KNOWN)
-_KNOWN = {
+_KNOWN: set[str] = {
     "class", "class_name", "args", "jid", "queue", "retry", "retry_count", "created_at",
     "enqueued_at",
     "failed_at", "retried_at", "error_message", "error_class", "error_backtrace", "backtrace",

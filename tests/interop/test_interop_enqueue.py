@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from tests.support.payloads import same
+from tests.support.replies import zmembers, zscored
 from tests.support.ruby import CONSUMER, SidekiqProcess, ruby_json
 from verk_compat.client.client import Client
 from verk_compat.codec.job import Job
@@ -113,7 +114,9 @@ def send_shapes(client: Client) -> dict[str, tuple[list[Any], dict[str, Any]]]:
     return sent
 
 
-def check_arrived(lines: list[dict[str, Any]], sent: dict[str, tuple[list[Any], dict[str, Any]]]):
+def check_arrived(
+    lines: list[dict[str, Any]], sent: dict[str, tuple[list[Any], dict[str, Any]]]
+) -> None:
     by_jid = {line["jid"]: line for line in lines}
     for jid, (args, options) in sent.items():
         line = by_jid[jid]
@@ -174,7 +177,7 @@ def test_scheduled_job_runs_after_its_time(server: EmbeddedRedis, sidekiq: Sidek
     r = redis.Redis.from_url(db_url(server, 0))
     with Client(redis=r) as client:
         jid = client.enqueue_in(2, WORKER, ["scheduled"], queue="critical")
-    ((member, at),) = r.zrange("schedule", 0, -1, withscores=True)
+    ((member, at),) = zscored(r, "schedule")
     assert json.loads(member)["jid"] == jid
     (line,) = wait_for_jids(sidekiq, [jid], timeout=20)
     assert line["processed_at"] >= at
@@ -221,7 +224,7 @@ def test_ruby_api_reads_what_python_wrote(server: EmbeddedRedis) -> None:
     (sched,) = got["scheduled"]
     assert sched[0] == later and sched[2] == "gamma" and sched[3] == ["s"]
     assert sched[1] == pytest.approx(
-        float(r.zscore("schedule", r.zrange("schedule", 0, 0)[0]) or 0)
+        float(r.zscore("schedule", zmembers(r, "schedule", 0, 0)[0]) or 0)
     )
     assert got["scheduled_found"] == later
     assert got["stats"]["enqueued"] == 5 and got["stats"]["scheduled_size"] == 1

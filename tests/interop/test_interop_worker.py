@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.replies import zscored
 from tests.support.ruby import SidekiqProcess, ruby_eval, ruby_json
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
@@ -150,7 +151,7 @@ async def test_exhausted_job_is_in_ruby_dead_set(r: redis.Redis, redis_url: str)
     # First failure: retry_count 0 -> retry set; make it due at once, second failure: dead.
     worker = fast_worker(app, redis_url, {"default": 2})
     await run_until(worker, lambda: r.zcard(K.retry) == 1)
-    [(member, _)] = r.zrange(K.retry, 0, -1, withscores=True)
+    [(member, _)] = zscored(r, K.retry)
     r.zadd(K.retry, {member: now() - 1})
     await run_until(fast_worker(app, redis_url, {"default": 2}), lambda: r.zcard(K.dead) == 1)
     dead = ruby_json(

@@ -17,6 +17,7 @@ from tests.support.migrate import (
     sidekiq_run_order,
     snapshot,
 )
+from tests.support.replies import as_bytes, zscored
 from verk_compat.cli import main
 from verk_compat.codec.job import Job
 from verk_compat.keys import Keys, ResqueKeys
@@ -28,7 +29,9 @@ K, RK = Keys(), ResqueKeys()
 
 def test_resque_to_sidekiq_order_counts_quarantine_failed(r: redis.Redis) -> None:
     resque_jobs(r, "default", 20)
-    r.linsert(RK.queue("default"), "BEFORE", r.lindex(RK.queue("default"), 5), b"{broken")
+    pivot = as_bytes(r.lindex(RK.queue("default"), 5))
+    # redis-py annotates LINSERT's pivot and value as str; bytes are sent as they are.
+    r.linsert(RK.queue("default"), "BEFORE", pivot, b"{broken")  # type: ignore[arg-type]
     resque_jobs(r, "low", 3)
     r.rpush(RK.failed, failure(), failure(failed_at="2024/01/02 03:05:05 UTC"), b"junk")
     result = migrate("resque-to-sidekiq", r)
@@ -48,8 +51,8 @@ def test_resque_to_sidekiq_order_counts_quarantine_failed(r: redis.Redis) -> Non
     entry = json.loads(bad)
     assert entry["raw"] == "{broken" and entry["source_key"] == "resque:queue:default"
     assert "JSON" in entry["reason"]
-    assert json.loads(r.lindex(K.quarantine(RK.failed), 0))["raw"] == "junk"
-    dead = r.zrange(K.dead, 0, -1, withscores=True)
+    assert json.loads(as_bytes(r.lindex(K.quarantine(RK.failed), 0)))["raw"] == "junk"
+    dead = zscored(r, K.dead)
     assert [score for _, score in dead] == [1704164645.0, 1704164705.0]
     assert json.loads(dead[0][0])["error_class"] == "RuntimeError"
 
@@ -154,8 +157,8 @@ def test_verk_in_place_conversion_and_rerun(r: redis.Redis) -> None:
     assert jids == ["3", "2", sidekiq_jid(sidekiq), "1", "0", "4"]  # in-progress runs next
     assert all(isinstance(job["args"], list) for job in jobs)
     assert r.lrange(K.queue("default"), 0, -1)[2] == sidekiq  # untouched bytes
-    assert json.loads(r.lindex(K.quarantine(K.queue("default")), 0))["raw"] == "{bad"
-    ((member, score),) = r.zrange(K.retry, 0, -1, withscores=True)
+    assert json.loads(as_bytes(r.lindex(K.quarantine(K.queue("default")), 0)))["raw"] == "{bad"
+    ((member, score),) = zscored(r, K.retry)
     assert score == 1700000100 and json.loads(member)["retry_count"] == 1
     assert r.smembers(K.queues) == {b"default"}
     again = migrate("verk-to-sidekiq", r)

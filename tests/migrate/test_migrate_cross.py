@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tests.support.migrate import Crash, crash_after, resque_jobs, sidekiq_run_order
+from tests.support.replies import as_bytes
 from verk_compat.codec.job import Job
 from verk_compat.devtools.redis_server import EmbeddedRedis
 from verk_compat.keys import Keys, ResqueKeys
@@ -93,7 +94,8 @@ def test_resque_to_sidekiq_across_servers_with_crash(r: redis.Redis, b: redis.Re
     ran = sidekiq_run_order(b, K.queue("default"))
     assert [job["args"][0] for job in ran] == list(range(12))
     assert b.smembers(K.queues) == {b"default"}
-    entry = json.loads(r.lindex(K.quarantine(RK.queue("default")), 0))  # on the source server
+    source_entry = r.lindex(K.quarantine(RK.queue("default")), 0)  # on the source server
+    entry = json.loads(as_bytes(source_entry))
     assert entry["raw"] == "{broken"
 
 

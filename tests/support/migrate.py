@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 
+from tests.support.replies import as_bytes
 from verk_compat.keys import ResqueKeys
 from verk_compat.migrate import UnitReport
 
@@ -62,4 +63,4 @@ def sidekiq_run_order(r: redis.Redis, key: str) -> list[dict[str, Any]]:
 
 
 def snapshot(r: redis.Redis) -> dict[bytes, Any]:
-    return {key: r.dump(key) for key in r.keys("*")}
+    return {as_bytes(key): r.dump(key) for key in r.keys("*")}

@@ -7,6 +7,8 @@ from typing import Any
 
 import redis
 
+from tests.support.replies import zscored
+
 
 def same(a: Any, b: Any, path: str = "$") -> None:
     """Assert ``a == b`` with types compared too: int, float and bool are distinct, and floats
@@ -33,4 +35,4 @@ def queue_payloads(r: redis.Redis, key: str = "queue:default") -> list[dict[str,
 
 def schedule_entries(r: redis.Redis, key: str = "schedule") -> list[tuple[dict[str, Any], float]]:
     """``(payload, score)`` of every member of a sorted set, by score."""
-    return [(json.loads(m), s) for m, s in r.zrange(key, 0, -1, withscores=True)]
+    return [(json.loads(m), s) for m, s in zscored(r, key)]

@@ -30,7 +30,10 @@ Sidekiq.logger.level = Logger::WARN
 """
 
 
-def ruby_eval(code: str, redis_url: str, timeout: float = 120, **env: str) -> str:
+RUBY_TIMEOUT = 120.0  # seconds
+
+
+def ruby_eval(code: str, redis_url: str, timeout: float = RUBY_TIMEOUT, **env: str) -> str:
     """Run ``code`` under ``ruby`` with Sidekiq's client configured; return its stdout."""
     full_env = {**os.environ, "REDIS_URL": redis_url, **env}
     proc = subprocess.run(
@@ -48,7 +51,8 @@ def ruby_eval(code: str, redis_url: str, timeout: float = 120, **env: str) -> st
 
 def ruby_json(code: str, redis_url: str, **env: str) -> Any:
     """Run ``code`` (whose last line prints JSON) and parse what it printed."""
-    return json.loads(ruby_eval(code, redis_url, **env).strip().splitlines()[-1])
+    # ``timeout`` given positionally: else mypy reads ``**env`` (str values) as filling it.
+    return json.loads(ruby_eval(code, redis_url, RUBY_TIMEOUT, **env).strip().splitlines()[-1])
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -73,7 +73,10 @@ class SentinelCluster:
     def _sentinels_ready(self) -> bool:
         for port in self.ports:
             sentinel = redis.Redis(port=port)
-            replicas = sentinel.execute_command("SENTINEL", "REPLICAS", SERVICE)
+            # redis-py leaves execute_command unannotated (its sentinel_* helpers parse replies).
+            replicas = sentinel.execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "REPLICAS", SERVICE
+            )
             sentinel.close()
             if not replicas:
                 return False
@@ -82,7 +85,9 @@ class SentinelCluster:
     def primary_port(self) -> int:
         """The primary's port as the sentinels see it now."""
         sentinel = redis.Redis(port=self.ports[0])
-        host_port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+        host_port = sentinel.execute_command(  # type: ignore[no-untyped-call]
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE
+        )
         sentinel.close()
         return int(host_port[1])
 

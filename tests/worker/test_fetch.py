@@ -133,12 +133,12 @@ async def test_failed_ack_flush_resets_its_pipeline() -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 await client.ping()  # the pool holds one idle, connected connection
-                sync.execute_command("CLIENT", "PAUSE", 1000, "ALL")
+                sync.client_pause(1000, all=True)
                 acker.add(ip, [b"a"])
                 assert not await acker.flush()
                 assert not pool._in_use_connections, "the failed pipeline kept its connection"
                 gc.collect()
-                sync.execute_command("CLIENT", "UNPAUSE")
+                sync.client_unpause()
                 acker.add(ip, [b"b"])
                 assert await acker.flush()
                 gc.collect()

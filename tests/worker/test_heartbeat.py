@@ -12,6 +12,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from tests.support.replies import as_bytes
 from verk_compat import __version__
 from verk_compat.keys import Keys
 from verk_compat.worker.heartbeat import Heartbeat, make_identity
@@ -147,7 +148,7 @@ async def test_beat_writes_hash_work_and_pops_one_signal(
     hb.set_queues({"default": 3, "low": 2, "new": 4}, paused={"low"})
     assert await hb.beat(0, True, {}) == "TTIN"
     assert not r.exists(K.work(ident), K.workers(ident))
-    info = msgspec.json.decode(r.hget(K.process(ident), "info"))
+    info = msgspec.json.decode(as_bytes(r.hget(K.process(ident), "info")))
     assert info["queues"] == ["default", "new"] and info["paused"] == ["low"]
     assert info["concurrency"] == 7 and r.hget(K.process(ident), "concurrency") == b"7"
     assert r.hget(K.process(ident), "quiet") == b"true"

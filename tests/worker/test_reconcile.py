@@ -84,7 +84,7 @@ class LossyProxy:
     async def _serve(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         sreader, swriter = await asyncio.open_connection("127.0.0.1", self.port)
 
         async def up() -> None:
@@ -112,7 +112,7 @@ class LossyProxy:
                 writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
 
 
 @pytest.fixture

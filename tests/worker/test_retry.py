@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Literal, TypedDict, Unpack
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verk_compat.codec.job import Job
+from verk_compat.codec.job import Job, Profile
 from verk_compat.worker.app import UnknownJob
 from verk_compat.worker.retry import (
     Dead,
+    Decision,
     Discard,
     Retry,
+    RetryIn,
     backoff,
     backtrace_lines,
     error_class_name,
@@ -38,10 +41,19 @@ def raised(exc: Exception) -> Exception:
         return caught
 
 
-def decide(job: Job, exc: Exception | None = None, **kw: object) -> object:
+class Options(TypedDict, total=False):
+    """The keyword options of ``next_attempt`` the tests vary."""
+
+    path: Literal["local", "global"]
+    default_retry: bool | int
+    retry_in: RetryIn | None
+    profile: Profile
+
+
+def decide(job: Job, exc: Exception | None = None, **kw: Unpack[Options]) -> Decision:
     return next_attempt(
         job, exc or raised(Boom("bad")), queue="default", now=NOW, rng=random.Random(1), **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_first_failure_sets_count_zero_and_failed_at() -> None:

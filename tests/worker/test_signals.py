@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.replies import smembers
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
 from verk_compat.worker.app import App
@@ -197,7 +198,7 @@ def test_cli_worker_ttin_tstp_term(r: redis.Redis, redis_url: str, tmp_path: Pat
 
 
 def _ident(r: redis.Redis) -> str:
-    members = r.smembers(K.processes)
+    members = smembers(r, K.processes)
     return next(iter(members)).decode() if members else "none:0:000000000000"
 
 

@@ -13,6 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from tests.support.replies import zmembers, zscored
 from verk_compat.codec.job import Job, now
 from verk_compat.devtools.redis_server import EmbeddedRedis
 from verk_compat.keys import Keys
@@ -87,7 +88,7 @@ async def test_failure_goes_to_retry_with_sidekiq_fields(r: redis.Redis, redis_u
     push(r, Job.new("Failing", [7], backtrace=True))
     before = time.time()
     await run(worker(app, redis_url))
-    [(member, score)] = r.zrange(K.retry, 0, -1, withscores=True)
+    [(member, score)] = zscored(r, K.retry)
     job = Job.decode(member)
     assert job.args == [7]
     assert (job.error_class, job.error_message, job.retry_count) == ("ValueError", "bad 7", 0)
@@ -110,11 +111,11 @@ async def test_unknown_class_and_retry_rules(r: redis.Redis, redis_url: str) -> 
     push(r, Job.new("Failing", [], retry=False))
     push(r, Job.new("Failing", [], retry=0, jid="zero" * 6))
     await run(worker(app, redis_url))
-    [retried] = [Job.decode(m) for m in r.zrange(K.retry, 0, -1)]
+    [retried] = [Job.decode(m) for m in zmembers(r, K.retry)]
     assert retried.class_name == "os.system"
     assert retried.error_class == "verk_compat.UnknownJob"
     assert "os.system" in (retried.error_message or "")
-    [dead] = [Job.decode(m) for m in r.zrange(K.dead, 0, -1)]
+    [dead] = [Job.decode(m) for m in zmembers(r, K.dead)]
     assert dead.jid == "zero" * 6
     assert int(r.get(K.stat_failed) or 0) == 4
     assert r.keys("inprogress:*") == []
