@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import redis
 from click.testing import CliRunner
+from redis.typing import EncodableT, FieldT
 
 from tests.support.garbage import HUGE_FLOAT_ARGS, deep_args, deep_object
+from tests.support.replies import hset_fields
 from verk_compat.cli import main
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
@@ -26,7 +28,7 @@ K = Keys()
 GOOD_ID = "good-host:1:0123456789ab"
 GOOD_JID = "600d600d600d600d600d600d"
 
-Plant = Callable[[redis.Redis], None]
+Plant = Callable[[redis.Redis], object]
 
 
 def plant_good(r: redis.Redis) -> None:
@@ -36,7 +38,7 @@ def plant_good(r: redis.Redis) -> None:
         info.encode(), busy=1, quiet=False, beat=now(), rss=1, rtt_us=1, concurrency=5
     )
     r.sadd(K.processes, GOOD_ID)
-    r.hset(K.process(GOOD_ID), mapping=fields)  # type: ignore[arg-type]
+    hset_fields(r, K.process(GOOD_ID), fields)
     job = Job.new("GoodJob", [1], jid=GOOD_JID).replace(enqueued_at=now())
     r.sadd(K.queues, "default")
     r.lpush(K.queue("default"), job.encode())
@@ -49,8 +51,8 @@ def process(r: redis.Redis, identity: str | bytes, **fields: Any) -> None:
     base: dict[str, Any] = {"info": info, "busy": 0, "beat": repr(now()), "quiet": "false"}
     base.update(fields)
     r.sadd(K.processes, identity)
-    key = identity if isinstance(identity, str) else b"%s" % identity
-    r.hset(key, mapping=base)
+    mapping: dict[FieldT, EncodableT] = {name: value for name, value in base.items()}
+    r.hset(identity, mapping=mapping)
 
 
 def wrong_type(key: str) -> Plant:
@@ -79,7 +81,7 @@ def members(*raws: bytes) -> Plant:
     return plant
 
 
-SETS = [("retries", "list"), ("dead", "list"), ("scheduled", "list")]
+SETS: list[tuple[str, ...]] = [("retries", "list"), ("dead", "list"), ("scheduled", "list")]
 P, S, Q = ("processes",), ("stats",), ("queues",)
 
 # name -> (plant, commands that must mark what they cannot read, commands that must only cope)

@@ -122,7 +122,7 @@ def setup_admin(r: redis.Redis) -> list[str]:
     r.hset("h:1:abc", mapping={"info": info, "busy": 0, "beat": now(), "quiet": "false"})
     r.lpush(K.queue("default"), Job.new("W", [0]).encode())
     r.sadd(K.queues, "default")
-    jids = []
+    jids: list[str] = []
     for key in (K.retry, K.retry, K.schedule, K.schedule, K.dead, K.dead):
         job = Job.new("W", [len(jids)]).replace(retry_count=1, error_class="E")
         r.zadd(key, {job.encode(): now() + 60})

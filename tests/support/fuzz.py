@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from tests.support.replies import as_bytes
 from verk_compat.codec.job import Job
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
@@ -109,20 +110,19 @@ def _mutate(rng: random.Random, raw: bytes) -> tuple[str, bytes]:
         return kind, raw[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80"]) + raw[at:]
     if kind == "deep":
         depth = rng.choice([1100, 3000, 20000])
-        key = rng.choice(["args", "x_extra", "tags"])
+        name = rng.choice(["args", "x_extra", "tags"])
         nested = b"[" * depth + b"]" * depth
-        return f"{kind} {key}", _set_key(raw, key, b"[%s]" % nested if key == "args" else nested)
+        return f"{kind} {name}", _set_key(raw, name, b"[%s]" % nested if name == "args" else nested)
     if kind == "huge":
-        key = rng.choice(HUGE_KEYS)
+        name = rng.choice(HUGE_KEYS)
         token = rng.choice(HUGE)
-        return f"{kind} {key}", _set_key(raw, key, b"[%s]" % token if key == "args" else token)
+        return f"{kind} {name}", _set_key(raw, name, b"[%s]" % token if name == "args" else token)
     pairs = [(b"class", b'"Other"'), (b"args", b"5"), (b"queue", b'"default"'), (b"class", b"7")]
-    key, token = rng.choice(pairs)
-    at = rng.choice([1, len(raw) - 1])  # first or last: the last one wins, as in Ruby
-    extra = b'"%s":%s' % (key, token)
-    return kind, (raw[:at] + extra + b"," + raw[at:]) if at == 1 else (
-        raw[:at] + b"," + extra + raw[at:]
-    )
+    dup, token = rng.choice(pairs)
+    extra = b'"%s":%s' % (dup, token)
+    if rng.random() < 0.5:  # first or last: the last one wins, as in Ruby
+        return kind, raw[:1] + extra + b"," + raw[1:]
+    return kind, raw[:-1] + b"," + extra + raw[-1:]
 
 
 def _junk(rng: random.Random, n: int) -> bytes:
@@ -195,16 +195,17 @@ class Census:
     @classmethod
     def take(cls, r: redis.Redis) -> Census:
         census = cls()
-        for key in r.scan_iter(count=1000):
+        for key in (as_bytes(k) for k in r.scan_iter(count=1000)):
             name = key.decode("utf-8", "backslashreplace")
             kind = r.type(key)
+            replies: list[object]
             if kind == b"list":
-                members = r.lrange(key, 0, -1)
+                replies = list(r.lrange(key, 0, -1))
             elif kind == b"zset":
-                members = r.zrange(key, 0, -1)
+                replies = list(r.zrange(key, 0, -1))
             else:
                 continue
-            census.places[name] = Counter(_ids(m) for m in members)
+            census.places[name] = Counter(_ids(as_bytes(m)) for m in replies)
         return census
 
     def where(self, p: Payload) -> list[str]:

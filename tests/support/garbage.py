@@ -7,6 +7,8 @@ import json
 
 import redis
 
+from tests.support.replies import as_bytes
+
 #: Deeper than any JSON decoder here accepts (msgspec and ``json`` stop near 1,000 levels).
 DEPTH = 5000
 
@@ -39,18 +41,20 @@ HUGE_INT_ARGS = b'{"class":"W","args":[1%s],"queue":"default","jid":"hugei"}' % 
 def holders(r: redis.Redis, member: bytes) -> list[str]:
     """Every key whose list, set, sorted set or hash holds ``member`` (or a wrapper quoting it)."""
     found: list[str] = []
-    for key in sorted(r.scan_iter(count=1000)):
+    for key in sorted(as_bytes(k) for k in r.scan_iter(count=1000)):
         kind = r.type(key)
+        replies: list[object]
         if kind == b"list":
-            values = r.lrange(key, 0, -1)
+            replies = list(r.lrange(key, 0, -1))
         elif kind == b"zset":
-            values = r.zrange(key, 0, -1)
+            replies = list(r.zrange(key, 0, -1))
         elif kind == b"set":
-            values = list(r.smembers(key))
+            replies = list(r.smembers(key))
         elif kind == b"hash":
-            values = list(r.hvals(key))
+            replies = list(r.hvals(key))
         else:
             continue
+        values = [as_bytes(v) for v in replies]
         if any(v == member or _quotes(v, member) for v in values):
             found.append(key.decode())
     return found
@@ -64,8 +68,10 @@ def _quotes(value: bytes, member: bytes) -> bool:
         data = json.loads(value)
     except (ValueError, RecursionError):
         return False
+    if not isinstance(data, dict):
+        return False
     try:
         text = member.decode()
     except UnicodeDecodeError:
-        return data.get("raw_base64") == base64.b64encode(member).decode()
-    return isinstance(data, dict) and text in (data.get("raw"), data.get("payload"))
+        return bool(data.get("raw_base64") == base64.b64encode(member).decode())
+    return text in (data.get("raw"), data.get("payload"))
