@@ -67,7 +67,8 @@ class Process:
         return str(self.info.get("tag") or "")
 
     def summary(self, now: float) -> dict[str, Any]:
-        """Plain JSON-ready fields, with ``beat_age`` in seconds at ``now``."""
+        """Plain JSON-ready fields, with ``beat_age`` in seconds at ``now`` (``None`` when
+        ``beat`` could not be read)."""
         data = {
             "identity": shown(self.identity),
             "hostname": self.info.get("hostname"),
@@ -77,7 +78,7 @@ class Process:
             "concurrency": self.concurrency,
             "busy": self.busy,
             "beat": self.beat,
-            "beat_age": max(0.0, now - self.beat),
+            "beat_age": None if self._unread("beat") else max(0.0, now - self.beat),
             "quiet": self.quiet,
             "rss": self.rss,
             "rtt_us": self.rtt_us,
@@ -85,6 +86,9 @@ class Process:
         if self.problems:
             data["unreadable"] = list(self.problems)
         return data
+
+    def _unread(self, name: str) -> bool:
+        return any(problem.startswith(f"{name}:") for problem in self.problems)
 
 
 def build_process(identity: str, values: list[Any] | Exception) -> Process | None:

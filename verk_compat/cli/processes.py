@@ -39,7 +39,7 @@ def processes(
                 ",".join(p["queues"]),
                 p["busy"],
                 p["concurrency"],
-                fmt_age(p["beat_age"]),
+                "unreadable" if p["beat_age"] is None else fmt_age(p["beat_age"]),
                 "yes" if p["quiet"] else "no",
             )
             for p in found
