@@ -154,6 +154,8 @@ def test_process_with_garbage_fields_lists_them() -> None:
     assert (process.busy, process.beat, process.concurrency) == (0, 0.0, 0)
     assert [p.split(":")[0] for p in process.problems] == ["busy", "beat", "concurrency"]
     assert build_process("h:1:x", [None] * 7) is None  # no info: gone, not garbage
+    plain = build_process("h:1:x", [b"{}", b"0", b"0", None, None, None, b"2"])
+    assert plain is not None and plain.problems == () and plain.concurrency == 2
     wrong = build_process("h:1:x", ValueError("WRONGTYPE"))
     assert wrong is not None and "WRONGTYPE" in wrong.problems[0]
 

@@ -24,6 +24,7 @@ from verk_compat.api.values import (
     as_int,
     info_queues,
     parse_info,
+    read_float,
     read_int,
     shown,
     text,
@@ -110,7 +111,7 @@ def build_process(identity: str, values: list[Any] | Exception) -> Process | Non
     busy, beat, quiet, rss, rtt_us, concurrency = values[1:]
     if busy is not None and read_int(busy) is None:
         problems.append(f"busy: {_short(busy)}")
-    if beat is not None and not as_float(beat):
+    if beat is not None and read_float(beat) is None:
         problems.append(f"beat: {_short(beat)}")
     threads = read_int(concurrency) or read_int(info.get("concurrency"))
     if threads is None and (concurrency is not None or "concurrency" in info):
@@ -135,6 +136,11 @@ def _short(value: Any) -> str:
 class ProcessSet(Base):
     """The ``processes`` set, read as ``Sidekiq::ProcessSet`` does."""
 
+    def __init__(self, redis: Redis, keys: Keys | None = None) -> None:
+        super().__init__(redis, keys)
+        #: What could not be read, one line each (the processes themselves carry their own).
+        self.problems: list[str] = []
+
     def identities(self) -> list[str]:
         """Every identity in ``processes`` (live or not yet pruned), sorted.
 
@@ -146,11 +152,6 @@ class ProcessSet(Base):
         except ResponseError as exc:  # WRONGTYPE: something else wrote the key
             self.problems.append(f"unreadable {self.keys.processes}: {exc}")
             return []
-
-    def __init__(self, redis: Redis, keys: Keys | None = None) -> None:
-        super().__init__(redis, keys)
-        #: What could not be read, one line each (the processes themselves carry their own).
-        self.problems: list[str] = []
 
     def size(self) -> int:
         """SCARD of ``processes`` (the dashboard's count; may include stale entries)."""

@@ -30,6 +30,7 @@ __all__ = [
     "job_latency",
     "parse_info",
     "payload_latency",
+    "read_float",
     "read_int",
     "retry_payload",
     "scan_pattern",
@@ -75,13 +76,19 @@ def read_int(value: Any) -> int | None:
 
 def as_float(value: bytes | str | None) -> float:
     """A Redis float reply (``beat``) as a finite float; ``None`` or garbage (``-inf``) is 0.0."""
+    number = read_float(value)
+    return 0.0 if number is None else number
+
+
+def read_float(value: bytes | str | None) -> float | None:
+    """A Redis float reply as a finite float; ``None`` for absent or unreadable (``-inf``)."""
     if value is None:
-        return 0.0
+        return None
     try:
         number = float(value)
     except ValueError:
-        return 0.0
-    return number if math.isfinite(number) else 0.0
+        return None
+    return number if math.isfinite(number) else None
 
 
 def at_time(epoch: float) -> _dt.datetime | None:
