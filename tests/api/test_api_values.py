@@ -6,11 +6,13 @@ import datetime as dt
 
 import pytest
 
+from tests.support.garbage import deep_object
 from verk_compat.api.processes import build_process
 from verk_compat.api.values import (
     DayStat,
     as_float,
     as_int,
+    at_time,
     day_range,
     decode_or_none,
     history_rows,
@@ -18,10 +20,14 @@ from verk_compat.api.values import (
     job_latency,
     parse_info,
     payload_latency,
+    read_int,
     retry_payload,
     scan_pattern,
+    shown,
+    text,
+    wire,
 )
-from verk_compat.cli._admin import fmt_age, fmt_time, render_table, shorten
+from verk_compat.cli._admin import emit, fmt_age, fmt_time, render_table, shorten
 from verk_compat.codec.job import Job
 
 
@@ -121,3 +127,41 @@ def test_fmt_time_and_shorten() -> None:
     assert fmt_time(0.0) == "1970-01-01 00:00:00Z" and fmt_time(None) == "-"
     assert shorten("a\nb  c") == "a b c" and shorten(None) == ""
     assert shorten("x" * 60, 10) == "x" * 9 + "…"
+
+
+def test_garbage_replies_read_as_unreadable_not_as_crashes() -> None:
+    # Issue 15 item 5: a concurrency that is a list, a huge float, inf; a beat of -inf.
+    assert [read_int(v) for v in ([1, 2], 1e400, float("inf"), b"1e400", 5.0, True)] == [
+        None, None, None, None, 5, None,
+    ]  # fmt: skip
+    assert [as_int(v) for v in ([1, 2], float("inf"), b"inf")] == [0, 0, 0]
+    assert [as_float(v) for v in (b"-inf", b"inf", b"nan")] == [0.0, 0.0, 0.0]
+    assert parse_info(b'{"q":"\xff') is None and parse_info(deep_object()) is None
+    assert [at_time(v) for v in (1e20, float("inf"), float("-inf"), -1e12, 3e11)] == [None] * 5
+    assert fmt_time(1e20) == "(unreadable: 1e+20)" and fmt_age(float("inf")) == "(unreadable: inf)"
+
+
+def test_names_that_are_not_utf8_keep_their_bytes() -> None:
+    name = text(b"q\xff")
+    assert wire(f"queue:{name}") == b"queue:q\xff" and shown(name) == "q\\xff"
+    assert text(b"plain") == "plain" == shown("plain")
+
+
+def test_process_with_garbage_fields_lists_them() -> None:
+    values = [b'{"concurrency":[1]}', b"inf", b"-inf", None, None, None, b"1e400"]
+    process = build_process("h:1:x", values)
+    assert process is not None
+    assert (process.busy, process.beat, process.concurrency) == (0, 0.0, 0)
+    assert [p.split(":")[0] for p in process.problems] == ["busy", "beat", "concurrency"]
+    assert build_process("h:1:x", [None] * 7) is None  # no info: gone, not garbage
+    plain = build_process("h:1:x", [b"{}", b"0", b"0", None, None, None, b"2"])
+    assert plain is not None and plain.problems == () and plain.concurrency == 2
+    wrong = build_process("h:1:x", ValueError("WRONGTYPE"))
+    assert wrong is not None and "WRONGTYPE" in wrong.problems[0]
+
+
+def test_emit_writes_valid_json_and_marks_problems(capsys: pytest.CaptureFixture[str]) -> None:
+    emit(True, {"score": float("inf"), "x": [float("-inf")]}, lambda: "", ["busy: b'x'"])
+    out, err = capsys.readouterr()
+    assert out.strip() == '{"score": "inf", "x": ["-inf"]}'
+    assert err.strip() == "verk-compat: unreadable busy: b'x'"

@@ -115,3 +115,57 @@ def test_console_script(redis_url: str, r: redis.Redis) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(r.lindex("queue:default", 0) or b"")["jid"] == proc.stdout.strip()
+
+
+DEEP = "[" * 5000 + "]" * 5000
+ODD: list[tuple[list[str], str]] = [
+    (["W", "[1]", "--at", "nan"], "--at 'nan' is not a time"),
+    (["W", "[1]", "--at", "inf"], "--at 'inf' is not a time"),
+    (["W", "[1]", "--at", "1e20"], "--at '1e20' is not a time"),
+    (["W", "[1]", "--in", "inf"], "--in inf is not a time"),
+    (["W", "[1]", "--in", "nan"], "--in nan is not a time"),
+    (["W", "[1]", "--in", "-1e400"], "--in -inf is not a time"),
+    (["W", f"[{DEEP}]"], "ARGS_JSON is nested too deep"),
+    (["W", "[" * 995 + "]" * 995], "nested too deep"),
+    (["W", "[1" + "0" * 5000 + "]"], "ARGS_JSON is not valid JSON"),
+    (["W", "[1e400]"], "args[0]: float inf is not JSON"),
+    (["W", "[1]", "-o", f"x={DEEP}"], "--option x is nested too deep"),
+    (["W", "[1]", "-o", "args="], "args is the ARGS_JSON argument"),
+    (["W", "[1]", "-o", "args=[2]"], "args is the ARGS_JSON argument"),
+    (["W", "[1]", "-o", "class=X"], "class is the CLASS argument"),
+    (["W", "[1]", "-o", "queue="], "queue:"),
+    (["W", "[1]", "-o", "jid=5"], "jid:"),
+    (["W", "[1]", "-o", 'retry="often"'], "retry:"),
+    (["W", "[1]", "-q", "a", "-o", "queue=b"], "give --queue or -o queue=..., not both"),
+    (["W", "[1]", "--retry", "2", "-o", "retry=false"], "give --retry or -o retry=..., not both"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), ODD, ids=[" ".join(a)[:40] for a, _ in ODD])
+def test_odd_input_is_one_clear_error_line(
+    redis_url: str, r: redis.Redis, args: list[str], message: str
+) -> None:
+    # Issue 16 item 7: tracebacks for --at nan, deep args and -o args=; inf scores written.
+    result = CliRunner().invoke(main, ["enqueue", *args, "--redis-url", redis_url])
+    assert result.exit_code not in (0, None) and isinstance(result.exception, SystemExit)
+    assert message in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("Error")] != []
+    assert "Traceback" not in result.output and r.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "key", "expected"),
+    [("retry=false", "retry", False), ("retry=3", "retry", 3), ('jid="abc"', "jid", "abc")],
+)
+def test_options_with_a_flag_are_honoured(
+    redis_url: str, r: redis.Redis, option: str, key: str, expected: object
+) -> None:
+    # Issue 16 item 7: -o retry=false and -o queue= were silently overridden by the flags' defaults.
+    assert run("W", "[1]", "-o", option, "--redis-url", redis_url)[0] == 0
+    same(queue_payloads(r)[0][key], expected)
+
+
+def test_option_queue_is_honoured(redis_url: str, r: redis.Redis) -> None:
+    assert run("W", "[1]", "-o", "queue=other", "--redis-url", redis_url)[0] == 0
+    assert queue_payloads(r, "queue:other")[0]["queue"] == "other"
+    assert r.smembers("queues") == {b"other"}

@@ -301,3 +301,15 @@ def test_bad_construction() -> None:
         Client("http://example.com")
     with pytest.raises(TypeError):
         Client("redis://127.0.0.1:1/0").schedule("W", [], at="tomorrow")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("at", [float("nan"), float("inf"), float("-inf"), 10**400])
+def test_schedule_refuses_a_time_that_is_not_finite(
+    client: Client, r: redis.Redis, at: float
+) -> None:
+    # Issue 16 item 7: NaN reached ZADD (a Redis error), inf wrote a job that never runs.
+    with pytest.raises(ValueError, match="finite time"):
+        client.schedule("W", [1], at=at)
+    with pytest.raises(ValueError, match="finite time"):
+        client.enqueue_in(at, "W", [1])
+    assert r.dbsize() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.garbage import HUGE_FLOAT_ARGS, HUGE_INT_ARGS, deep_args, deep_extra, deep_object
 from verk_compat.codec.job import Job
 from verk_compat.errors import InvalidJob
 
@@ -94,3 +95,34 @@ def test_resque_and_verk_malformed() -> None:
         Job.decode_verk1(b'{"class":"W","args":"[]","jid":1.5}')
     with pytest.raises(InvalidJob, match="args"):
         Job.decode_verk1(b'{"class":"W","args":"{\\"a\\":1}"}')
+
+
+DEEP = [
+    ("deep args", deep_args(), "nested too deep"),
+    ("deep unknown key", deep_extra(), "nested too deep"),
+    ("deep object", deep_object(), "nested too deep"),
+    ("deep args, 1,100 levels", deep_args(1100), "nested too deep"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "needle"), DEEP, ids=[c[0] for c in DEEP])
+def test_deep_nesting_is_an_invalid_job(name: str, raw: bytes, needle: str) -> None:
+    for decode in (Job.decode, Job.decode_resque, Job.decode_verk1):
+        with pytest.raises(InvalidJob, match=needle) as info:
+            decode(raw)
+        assert info.value.raw == raw
+
+
+@pytest.mark.parametrize("raw", [HUGE_FLOAT_ARGS, HUGE_INT_ARGS], ids=["1e400", "5000 digits"])
+def test_unreadable_args_are_an_invalid_job_when_read(raw: bytes) -> None:
+    job = Job.decode(raw)  # args stay raw JSON until read; the bytes are kept untouched
+    assert job.encode() == raw
+    with pytest.raises(InvalidJob, match="args: unreadable") as info:
+        job.args  # noqa: B018
+    assert info.value.field == "args" and info.value.raw == raw
+
+
+def test_moderate_nesting_still_decodes() -> None:
+    job = Job.decode(deep_args(200))
+    assert job.encode() == deep_args(200)
+    assert isinstance(job.args[0], list)

@@ -8,6 +8,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from tests.support.garbage import deep_args, deep_object, nested
 from tests.support.migrate import (
     VERK,
     Crash,
@@ -182,3 +183,26 @@ def test_cli_dry_run_and_json(r: redis.Redis, redis_url: str) -> None:
     assert done.exit_code == 0, done.output
     data = json.loads(done.stdout)
     assert data["ok"] and data["totals"]["moved"] == 3 and r.llen(K.queue("default")) == 3
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(
+    "mode", ["resque-to-sidekiq", "verk-to-sidekiq", "sidekiq-to-resque"], ids=str
+)
+def test_a_deeply_nested_element_is_quarantined_and_the_run_goes_on(
+    r: redis.Redis, mode: str, dry_run: bool
+) -> None:
+    # Issue 16: every migration run (even --dry-run) stopped at a member nested ~1,000 levels.
+    bad = [deep_args(), deep_object(), nested()]
+    source = RK.queue("default") if mode == "resque-to-sidekiq" else K.queue("default")
+    good = [b'{"class":"W","args":[%d],"queue":"default"}' % i for i in range(3)]
+    r.rpush(source, good[0], *bad, good[1], good[2])
+    if mode != "resque-to-sidekiq":
+        r.zadd(K.retry, {deep_args(): 1.0, Job.new("W", [9]).encode(): 2.0})
+    result = migrate(mode, r, dry_run=dry_run)  # type: ignore[arg-type]
+    assert result.total("quarantined") == 3 + (mode == "verk-to-sidekiq")  # s-to-r skips retry
+    assert result.total("moved") + result.total("unchanged") >= 3
+    if not dry_run:
+        quarantined = r.lrange(K.quarantine(source), 0, -1)
+        assert sorted(json.loads(q)["raw"].encode() for q in quarantined) == sorted(bad)
+        assert any("nested too deep" in json.loads(q)["reason"] for q in quarantined)

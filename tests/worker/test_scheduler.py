@@ -8,6 +8,7 @@ import random
 import redis
 import redis.asyncio
 
+from tests.support.garbage import deep_args, deep_object, holders
 from verk_compat.codec.job import Job
 from verk_compat.keys import Keys
 from verk_compat.worker.orphans import recover_orphans
@@ -165,3 +166,18 @@ async def test_orphan_recovery_rechecks_liveness_atomically(
     assert await recover_orphans(ar, K, "h:3:cccccccccccc") == 0
     assert r.lrange(K.inprogress("q", slow), 0, -1) == [b"running"]
     assert r.llen(K.queue("q")) == 0
+
+
+async def test_a_deeply_nested_member_never_stops_the_poller(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    # Issue 16: one member nested ~1,000 levels escaped the codec as RecursionError and stopped
+    # every retry and scheduled job for good (0 of 100 moved).
+    for zset in (K.retry, K.schedule):
+        r.zadd(zset, {deep_args(): 0.5, deep_object(): 0.6})
+        r.zadd(zset, {Job.new("A", [zset, i]).encode(): 1.0 + i for i in range(100)})
+    await Scheduler(ar, K).poll()
+    assert r.llen(K.queue("default")) == 200
+    assert r.zcard(K.retry) == r.zcard(K.schedule) == 0
+    for member in (deep_args(), deep_object()):
+        assert holders(r, member) not in ([], [K.retry], [K.schedule])  # kept, elsewhere

@@ -13,6 +13,13 @@ import pytest
 import redis
 import redis.asyncio
 
+from tests.support.garbage import (
+    HUGE_FLOAT_ARGS,
+    HUGE_INT_ARGS,
+    deep_args,
+    deep_extra,
+    deep_object,
+)
 from tests.support.replies import zmembers, zscored
 from verk_compat.codec.job import Job, now
 from verk_compat.devtools.redis_server import EmbeddedRedis
@@ -512,4 +519,23 @@ async def test_pause_starts_no_fetched_job_and_gives_them_back(
         w.stop()
         await asyncio.wait_for(task, 10)
     assert r.llen(K.queue("default")) == 0
+    assert r.keys("inprogress:*") == []
+
+
+async def test_deep_and_unreadable_payloads_go_to_dead_and_the_worker_goes_on(
+    r: redis.Redis, redis_url: str
+) -> None:
+    # Issue 16: a payload nested ~1,000 levels crashed the worker (RecursionError) and went back
+    # to its queue at each shutdown; args such as 1e400 failed the job instead of burying it.
+    ran: list[int] = []
+    app = App()
+    app.register("A", lambda i: ran.append(i))
+    bad = [deep_args(), deep_extra(), deep_object(), HUGE_FLOAT_ARGS, HUGE_INT_ARGS]
+    for i, raw in enumerate(bad):
+        push(r, Job.new("A", [i]))
+        r.lpush(K.queue("default"), raw)
+    await run(worker(app, redis_url))
+    assert sorted(ran) == list(range(len(bad)))
+    assert sorted(r.zrange(K.dead, 0, -1)) == sorted(bad)
+    assert r.llen(K.queue("default")) == 0 and r.zcard(K.retry) == 0
     assert r.keys("inprogress:*") == []

@@ -15,8 +15,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from redis import Redis
+from redis.exceptions import ResponseError
+
 from verk_compat.api.records import Base
-from verk_compat.api.values import as_float, as_int, info_queues, parse_info
+from verk_compat.api.values import (
+    as_float,
+    as_int,
+    info_queues,
+    parse_info,
+    read_float,
+    read_int,
+    shown,
+    text,
+    wire,
+)
+from verk_compat.keys import Keys
 
 __all__ = ["FIELDS", "SIGNAL_TTL", "Process", "ProcessSet"]
 
@@ -28,7 +42,10 @@ SIGNAL_TTL = 60
 
 @dataclass(frozen=True, slots=True)
 class Process:
-    """One live process as its heartbeat describes it."""
+    """One live process as its heartbeat describes it.
+
+    ``problems`` names every field that could not be read (shown as 0 or empty instead).
+    """
 
     identity: str
     info: dict[str, Any]
@@ -38,6 +55,7 @@ class Process:
     rss: int
     rtt_us: int
     concurrency: int
+    problems: tuple[str, ...] = ()
 
     @property
     def queues(self) -> list[str]:
@@ -50,9 +68,10 @@ class Process:
         return str(self.info.get("tag") or "")
 
     def summary(self, now: float) -> dict[str, Any]:
-        """Plain JSON-ready fields, with ``beat_age`` in seconds at ``now``."""
-        return {
-            "identity": self.identity,
+        """Plain JSON-ready fields, with ``beat_age`` in seconds at ``now`` (``None`` when
+        ``beat`` could not be read)."""
+        data = {
+            "identity": shown(self.identity),
             "hostname": self.info.get("hostname"),
             "pid": self.info.get("pid"),
             "tag": self.tag,
@@ -60,19 +79,43 @@ class Process:
             "concurrency": self.concurrency,
             "busy": self.busy,
             "beat": self.beat,
-            "beat_age": max(0.0, now - self.beat),
+            "beat_age": None if self._unread("beat") else max(0.0, now - self.beat),
             "quiet": self.quiet,
             "rss": self.rss,
             "rtt_us": self.rtt_us,
         }
+        if self.problems:
+            data["unreadable"] = list(self.problems)
+        return data
+
+    def _unread(self, name: str) -> bool:
+        return any(problem.startswith(f"{name}:") for problem in self.problems)
 
 
-def build_process(identity: str, values: list[Any]) -> Process | None:
-    """The process of one HMGET reply (:data:`FIELDS` order), or ``None`` without ``info``."""
+def build_process(identity: str, values: list[Any] | Exception) -> Process | None:
+    """The process of one HMGET reply (:data:`FIELDS` order), or ``None`` without ``info``.
+
+    A reply that is an error (the key is not a hash) or fields that cannot be read still give
+    a process, with each such field named in ``problems``.
+    """
+    problems = [] if shown(identity) == identity else ["identity: not UTF-8"]
+    if isinstance(values, Exception):
+        problems.append(f"{shown(identity)}: {values}")
+        values = [b"{}", None, None, None, None, None, None]
     info = parse_info(values[0])
     if info is None:
-        return None
+        if values[0] is None:
+            return None  # the hash lost ``info``: the process is gone
+        problems.append("info: not a JSON object")
+        info = {}
     busy, beat, quiet, rss, rtt_us, concurrency = values[1:]
+    if busy is not None and read_int(busy) is None:
+        problems.append(f"busy: {_short(busy)}")
+    if beat is not None and read_float(beat) is None:
+        problems.append(f"beat: {_short(beat)}")
+    threads = read_int(concurrency) or read_int(info.get("concurrency"))
+    if threads is None and (concurrency is not None or "concurrency" in info):
+        problems.append(f"concurrency: {_short(concurrency or info.get('concurrency'))}")
     return Process(
         identity=identity,
         info=info,
@@ -81,16 +124,34 @@ def build_process(identity: str, values: list[Any]) -> Process | None:
         quiet=quiet in (b"true", "true"),
         rss=as_int(rss),
         rtt_us=as_int(rtt_us),
-        concurrency=as_int(concurrency) or as_int(info.get("concurrency")),
+        concurrency=threads or 0,
+        problems=tuple(problems),
     )
+
+
+def _short(value: Any) -> str:
+    return repr(value)[:60]
 
 
 class ProcessSet(Base):
     """The ``processes`` set, read as ``Sidekiq::ProcessSet`` does."""
 
+    def __init__(self, redis: Redis, keys: Keys | None = None) -> None:
+        super().__init__(redis, keys)
+        #: What could not be read, one line each (the processes themselves carry their own).
+        self.problems: list[str] = []
+
     def identities(self) -> list[str]:
-        """Every identity in ``processes`` (live or not yet pruned), sorted."""
-        return sorted(_text(m) for m in self.redis.sscan_iter(self.keys.processes))
+        """Every identity in ``processes`` (live or not yet pruned), sorted.
+
+        Names that are not UTF-8 are kept exactly (see :func:`~verk_compat.api.values.text`);
+        when ``processes`` is not a set, none (and :attr:`problems` says why).
+        """
+        try:
+            return sorted(text(m) for m in self.redis.sscan_iter(self.keys.processes))
+        except ResponseError as exc:  # WRONGTYPE: something else wrote the key
+            self.problems.append(f"unreadable {self.keys.processes}: {exc}")
+            return []
 
     def size(self) -> int:
         """SCARD of ``processes`` (the dashboard's count; may include stale entries)."""
@@ -100,8 +161,9 @@ class ProcessSet(Base):
         identities = self.identities()
         pipe = self.redis.pipeline(transaction=False)
         for identity in identities:
-            pipe.hmget(self.keys.process(identity), list(FIELDS))
-        for identity, values in zip(identities, pipe.execute(), strict=True):
+            pipe.hmget(wire(self.keys.process(identity)), list(FIELDS))
+        replies = pipe.execute(raise_on_error=False)
+        for identity, values in zip(identities, replies, strict=True):
             process = build_process(identity, values)
             if process is not None:
                 yield process
@@ -110,7 +172,10 @@ class ProcessSet(Base):
         """The live process ``identity``, or ``None``."""
         if not self.redis.sismember(self.keys.processes, identity):
             return None
-        values: Any = self.redis.hmget(self.keys.process(identity), list(FIELDS))
+        try:
+            values: Any = self.redis.hmget(self.keys.process(identity), list(FIELDS))
+        except ResponseError as exc:
+            values = exc
         return build_process(identity, values)
 
     def busy(self) -> int:
@@ -128,8 +193,9 @@ class ProcessSet(Base):
         identities = self.identities()
         pipe = self.redis.pipeline(transaction=False)
         for identity in identities:
-            pipe.hget(self.keys.process(identity), "info")
-        gone = [i for i, info in zip(identities, pipe.execute(), strict=True) if info is None]
+            pipe.hget(wire(self.keys.process(identity)), "info")
+        replies = pipe.execute(raise_on_error=False)
+        gone = [wire(i) for i, info in zip(identities, replies, strict=True) if info is None]
         return int(self.redis.srem(self.keys.processes, *gone)) if gone else 0
 
     def quiet(self, identity: str) -> None:
@@ -147,7 +213,3 @@ class ProcessSet(Base):
         pipe.lpush(key, name)
         pipe.expire(key, SIGNAL_TTL)
         pipe.execute()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from verk_compat.api.records import Base, JobRecord
-from verk_compat.api.values import decode_or_none, payload_latency
+from verk_compat.api.values import decode_or_none, payload_latency, text, unreadable_reason, wire
 from verk_compat.codec.job import now
 from verk_compat.keys import Keys
 
@@ -35,22 +36,41 @@ class Queue(Base):
         super().__init__(redis, keys)
         self.name = name
         self.key = self.keys.queue(name)
+        self._key = wire(self.key)  # the exact bytes, also for a name that is not UTF-8
 
     @classmethod
-    def all(cls, redis: Redis, keys: Keys | None = None) -> list[Queue]:
-        """Every queue named in the ``queues`` set, sorted by name."""
+    def all(
+        cls, redis: Redis, keys: Keys | None = None, problems: list[str] | None = None
+    ) -> list[Queue]:
+        """Every queue named in the ``queues`` set, sorted by name.
+
+        Names that are not UTF-8 are kept exactly (see :func:`~verk_compat.api.values.text`).
+        When ``queues`` is not a set, none: the reason is appended to ``problems`` if given,
+        else the ``ResponseError`` is raised.
+        """
         keys = keys or Keys()
-        names = sorted(_text(n) for n in redis.sscan_iter(keys.queues))
+        try:
+            names = sorted(text(n) for n in redis.sscan_iter(keys.queues))
+        except ResponseError as exc:
+            if problems is None:
+                raise
+            problems.append(f"unreadable {keys.queues}: {exc}")
+            return []
         return [cls(redis, name, keys=keys) for name in names]
 
     def size(self) -> int:
         """LLEN of the queue."""
-        return int(self.redis.llen(self.key))
+        return int(self.redis.llen(self._key))
 
     def latency(self, at: float | None = None) -> float:
         """Seconds the oldest job has waited: ``now - enqueued_at`` (else ``created_at``)."""
-        oldest: Any = self.redis.lindex(self.key, -1)
+        oldest: Any = self.redis.lindex(self._key, -1)
         return payload_latency(oldest, now() if at is None else at)
+
+    def oldest_unreadable(self) -> str:
+        """Why the oldest job (the one latency is read from) is not a job; ``""`` if it is."""
+        oldest: Any = self.redis.lindex(self._key, -1)
+        return "" if oldest is None else unreadable_reason(oldest)
 
     def __iter__(self) -> Iterator[JobRecord]:
         """Every job, newest first, paged; jobs taken meanwhile shift the pages like Sidekiq's."""
@@ -70,7 +90,7 @@ class Queue(Base):
     def _raw_records(self) -> Iterator[bytes]:
         start = 0
         while True:
-            page: Any = self.redis.lrange(self.key, start, start + PAGE - 1)
+            page: Any = self.redis.lrange(self._key, start, start + PAGE - 1)
             if not page:
                 return
             yield from page
@@ -79,18 +99,14 @@ class Queue(Base):
     def delete(self, record: JobRecord | bytes) -> bool:
         """LREM one copy of the exact bytes; True if a job was removed."""
         raw = record if isinstance(record, bytes) else record.raw
-        removed: Any = self.redis.lrem(self.key, 1, raw)  # type: ignore[arg-type]
+        removed: Any = self.redis.lrem(self._key, 1, raw)  # type: ignore[arg-type]
         return int(removed) > 0
 
     def clear(self) -> int:
         """UNLINK the list and SREM the name from ``queues`` (one MULTI); jobs removed."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.llen(self.key)
-        pipe.unlink(self.key)
-        pipe.srem(self.keys.queues, self.name)
+        pipe.llen(self._key)
+        pipe.unlink(self._key)
+        pipe.srem(self.keys.queues, wire(self.name))
         size, _unlinked, _removed = pipe.execute()
         return int(size)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

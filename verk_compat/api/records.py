@@ -15,7 +15,9 @@ from typing import Any
 
 from redis import Redis
 
+from verk_compat.api.values import at_time, unreadable_reason
 from verk_compat.codec.job import Job
+from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 
 __all__ = ["Base", "JobRecord", "SortedEntry"]
@@ -46,14 +48,27 @@ class JobRecord:
         """The ``class`` key (``display_class``/``wrapped`` are left to the caller)."""
         return None if self.job is None else self.job.class_name
 
+    def unreadable(self) -> list[str]:
+        """What cannot be read: why the payload is not a job, or its args cannot be read."""
+        job = self.job
+        if job is not None:
+            try:
+                job.args  # noqa: B018
+            except InvalidJob as exc:
+                return [str(exc)]
+            return []
+        return [unreadable_reason(self.raw) or "payload: not a job"]
+
     def summary(self) -> dict[str, Any]:
-        """Plain JSON-ready fields (the ``raw`` payload as text included)."""
+        """Plain JSON-ready fields (the ``raw`` payload as text included; ``unreadable`` lists
+        what could not be read)."""
         job = self.job
         data: dict[str, Any] = {"jid": self.jid, "class": self.class_name}
+        problems = self.unreadable()
         if job is not None:
             data.update(
                 queue=job.queue,
-                args=job.args,
+                args=None if JobRecord.unreadable(self) else job.args,
                 created_at=job.created_at,
                 enqueued_at=job.enqueued_at,
                 retry_count=job.retry_count,
@@ -62,6 +77,8 @@ class JobRecord:
                 failed_at=job.failed_at,
             )
         data["payload"] = self.raw.decode("utf-8", "replace")
+        if problems:
+            data["unreadable"] = problems
         return data
 
 
@@ -74,9 +91,24 @@ class SortedEntry(JobRecord):
 
     @property
     def at(self) -> _dt.datetime:
-        """The score as an aware UTC time (when it runs, or when it died)."""
-        return _dt.datetime.fromtimestamp(self.score, _dt.UTC)
+        """The score as an aware UTC time (when it runs, or when it died).
+
+        Raises:
+            ValueError: no date shows the score (``inf``, ``1e20``): see :meth:`unreadable`.
+        """
+        at = at_time(self.score)
+        if at is None:
+            raise ValueError(f"score {self.score!r} is not a time")
+        return at
+
+    def unreadable(self) -> list[str]:
+        """What cannot be read: a score no date shows, a payload that is not a job."""
+        problems = [] if at_time(self.score) else [f"score: {self.score!r} is not a time"]
+        return problems + JobRecord.unreadable(self)
 
     def summary(self) -> dict[str, Any]:
-        """Plain JSON-ready fields: score, ``at`` (ISO-8601) and the job's fields."""
-        return {"score": self.score, "at": self.at.isoformat(), **JobRecord.summary(self)}
+        """Plain JSON-ready fields: score, ``at`` (ISO-8601, ``None`` if the score is not a
+        time) and the job's fields."""
+        at = at_time(self.score)
+        at_text = None if at is None else at.isoformat()
+        return {"score": self.score, "at": at_text, **JobRecord.summary(self)}

@@ -16,9 +16,19 @@ import datetime as _dt
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from verk_compat.api.records import Base
-from verk_compat.api.values import DayStat, as_int, day_range, history_rows, payload_latency
+from verk_compat.api.values import (
+    DayStat,
+    day_range,
+    history_rows,
+    payload_latency,
+    read_int,
+    shown,
+    text,
+    wire,
+)
 from verk_compat.codec.job import now
 from verk_compat.keys import Keys
 
@@ -39,6 +49,7 @@ class Stats(Base):
         workers_size: Jobs running (sum of each process's ``busy``); ``busy`` is the same.
         enqueued: Jobs waiting in every queue of ``queues``.
         queues: Queue name -> length, longest first (``Stats#queues``).
+        problems: What could not be read, one line each (counted as 0 instead).
     """
 
     def __init__(self, redis: Redis, keys: Keys | None = None) -> None:
@@ -48,6 +59,7 @@ class Stats(Base):
         self.workers_size = self.enqueued = 0
         self.default_queue_latency = 0.0
         self.queues: dict[str, int] = {}
+        self.problems: list[str] = []
         self.refresh()
 
     @property
@@ -57,6 +69,7 @@ class Stats(Base):
 
     def refresh(self) -> None:
         """Re-read every number (two pipelines, plus the SSCANs of the slow stats)."""
+        self.problems = []
         self._fetch_fast()
         self._fetch_slow()
 
@@ -70,26 +83,55 @@ class Stats(Base):
         pipe.zcard(k.dead)
         pipe.scard(k.processes)
         pipe.lindex(k.queue("default"), -1)
-        replies: list[Any] = pipe.execute()
-        self.processed, self.failed = as_int(replies[0]), as_int(replies[1])
-        self.scheduled_size, self.retry_size, self.dead_size = map(int, replies[2:5])
-        self.processes_size = int(replies[5])
-        self.default_queue_latency = payload_latency(replies[6], now())
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        names = ("processed", "failed", "schedule", "retry", "dead", "processes")
+        counts = [self._count(name, reply) for name, reply in zip(names, replies, strict=False)]
+        self.processed, self.failed = counts[0], counts[1]
+        self.scheduled_size, self.retry_size, self.dead_size = counts[2:5]
+        self.processes_size = counts[5]
+        oldest = replies[6]
+        if isinstance(oldest, ResponseError):
+            self.problems.append(f"unreadable {k.queue('default')}: {oldest}")
+            oldest = None
+        self.default_queue_latency = payload_latency(oldest, now())
+
+    def _count(self, name: str, reply: Any) -> int:
+        """A counter or size reply; an error (the key has another type) or garbage is 0."""
+        number = None if isinstance(reply, ResponseError) else read_int(reply)
+        if number is None and reply is not None:
+            self.problems.append(f"unreadable {name}: {reply}")
+        return number or 0
+
+    def _members(self, key: str) -> list[str]:
+        try:
+            return [text(m) for m in self.redis.sscan_iter(key)]
+        except ResponseError as exc:
+            self.problems.append(f"unreadable {key}: {exc}")
+            return []
 
     def _fetch_slow(self) -> None:
         k = self.keys
-        processes = [_text(p) for p in self.redis.sscan_iter(k.processes)]
-        names = [_text(q) for q in self.redis.sscan_iter(k.queues)]
+        processes = self._members(k.processes)
+        names = self._members(k.queues)
+        for name in (*processes, *names):
+            if shown(name) != name:
+                self.problems.append(f"unreadable name (not UTF-8): {shown(name)}")
         pipe = self.redis.pipeline(transaction=False)
         for identity in processes:
-            pipe.hget(k.process(identity), "busy")
+            pipe.hget(wire(k.process(identity)), "busy")
         for name in names:
-            pipe.llen(k.queue(name))
-        replies: list[Any] = pipe.execute()
-        self.workers_size = sum(as_int(r) for r in replies[: len(processes)])
-        lengths = [int(r) for r in replies[len(processes) :]]
+            pipe.llen(wire(k.queue(name)))
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        busy = replies[: len(processes)]
+        self.workers_size = sum(
+            self._count(f"busy of {shown(i)}", r) for i, r in zip(processes, busy, strict=True)
+        )
+        lengths = [
+            self._count(shown(k.queue(n)), r)
+            for n, r in zip(names, replies[len(processes) :], strict=True)
+        ]
         self.enqueued = sum(lengths)
-        pairs = sorted(zip(names, lengths, strict=True), key=lambda p: (-p[1], p[0]))
+        pairs = sorted(zip(map(shown, names), lengths, strict=True), key=lambda p: (-p[1], p[0]))
         self.queues = dict(pairs)
 
     def history(self, days: int, start: _dt.date | None = None) -> list[DayStat]:
@@ -114,7 +156,3 @@ class Stats(Base):
             "enqueued": self.enqueued,
             "default_queue_latency": self.default_queue_latency,
         }
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

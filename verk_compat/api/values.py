@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "DayStat",
     "as_float",
     "as_int",
+    "at_time",
     "day_range",
     "decode_or_none",
     "history_rows",
@@ -28,8 +30,14 @@ __all__ = [
     "job_latency",
     "parse_info",
     "payload_latency",
+    "read_float",
+    "read_int",
     "retry_payload",
     "scan_pattern",
+    "shown",
+    "text",
+    "unreadable_reason",
+    "wire",
 ]
 
 #: Sidekiq keeps daily counters five years; ``Stats::History`` refuses more days.
@@ -45,24 +53,75 @@ class DayStat:
     failed: int
 
 
-def as_int(value: bytes | str | int | None) -> int:
+def as_int(value: Any) -> int:
     """A Redis counter reply as an int (``None`` or garbage is 0, like Ruby's ``to_i``)."""
-    if value is None:
-        return 0
+    number = read_int(value)
+    return 0 if number is None else number
+
+
+def read_int(value: Any) -> int | None:
+    """An integer reply or JSON value as an int; ``None`` for absent or unreadable (a list, a
+    float such as ``1e400`` or ``inf``, text that is not a number)."""
+    if isinstance(value, bool) or value is None:
+        return None
     try:
-        return int(value)
-    except ValueError:
-        return 0
+        if isinstance(value, int | bytes | str):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    except (ValueError, OverflowError):
+        pass
+    return None
 
 
 def as_float(value: bytes | str | None) -> float:
-    """A Redis float reply (``beat``) as a float; ``None`` or garbage is 0.0."""
+    """A Redis float reply (``beat``) as a finite float; ``None`` or garbage (``-inf``) is 0.0."""
+    number = read_float(value)
+    return 0.0 if number is None else number
+
+
+def read_float(value: bytes | str | None) -> float | None:
+    """A Redis float reply as a finite float; ``None`` for absent or unreadable (``-inf``)."""
     if value is None:
-        return 0.0
+        return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        return 0.0
+        return None
+    return number if math.isfinite(number) else None
+
+
+def at_time(epoch: float) -> _dt.datetime | None:
+    """Epoch seconds as an aware UTC time; ``None`` when no date can show it (inf, 1e20)."""
+    try:
+        return _dt.datetime.fromtimestamp(epoch, _dt.UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def text(value: bytes | str) -> str:
+    """A name read from Redis (queue, identity) as text; bytes that are not UTF-8 are kept as
+    lone surrogates, so :func:`wire` gives back the exact key."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def wire(key: str) -> bytes:
+    """The exact bytes of a key built from names read with :func:`text`."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+def shown(name: str) -> str:
+    """A name as people (and JSON) can read it: bytes that are not UTF-8 as ``\\xNN``."""
+    return wire(name).decode("utf-8", "backslashreplace")
+
+
+def unreadable_reason(raw: bytes) -> str:
+    """Why ``raw`` is not a job (the :class:`InvalidJob` message), or ``""`` if it is one."""
+    try:
+        Job.decode(raw).args  # noqa: B018  # args too: 1e400 decodes but cannot be read
+    except InvalidJob as exc:
+        return str(exc)
+    return ""
 
 
 def day_range(start: _dt.date, days: int) -> list[_dt.date]:
@@ -135,7 +194,7 @@ def parse_info(info: bytes | str | None) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(info)
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
         return None
     return data if isinstance(data, dict) else None
 

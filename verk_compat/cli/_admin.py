@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -64,12 +65,30 @@ def session(redis_url: str | None, namespace: str | None) -> Iterator[tuple[redi
         client.close()
 
 
-def emit(as_json: bool, data: Any, human: Callable[[], str]) -> None:
-    """Print ``data`` as JSON, or the text ``human()`` builds."""
+def emit(as_json: bool, data: Any, human: Callable[[], str], problems: Sequence[str] = ()) -> None:
+    """Print ``data`` as JSON, or the text ``human()`` builds; then each of ``problems`` (what
+    could not be read) on stderr, one ``unreadable ...`` line each.
+
+    The JSON is always valid: a float that JSON cannot hold (``inf``, ``nan``) is written as a
+    string (``"inf"``).
+    """
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, default=str))
+        click.echo(json.dumps(_json_safe(data), ensure_ascii=False, default=str, allow_nan=False))
     else:
         click.echo(human())
+    for problem in problems:
+        line = problem if problem.startswith("unreadable") else f"unreadable {problem}"
+        click.echo(f"verk-compat: {line}", err=True)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -93,6 +112,8 @@ def _is_number(value: Any) -> bool:
 
 def fmt_age(seconds: float) -> str:
     """A duration for people: ``0.4s``, ``12s``, ``3m04s``, ``2h05m``, ``3d04h``."""
+    if not math.isfinite(seconds):
+        return f"(unreadable: {seconds!r})"
     if seconds < 0:
         return "-" + fmt_age(-seconds)
     if seconds < 10:
@@ -108,10 +129,14 @@ def fmt_age(seconds: float) -> str:
 
 
 def fmt_time(epoch: float | None) -> str:
-    """Epoch seconds as ``YYYY-MM-DD HH:MM:SSZ`` (UTC); ``-`` for none."""
+    """Epoch seconds as ``YYYY-MM-DD HH:MM:SSZ`` (UTC); ``-`` for none; ``(unreadable: 1e+20)``
+    when no date shows it."""
     if epoch is None:
         return "-"
-    return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return f"(unreadable: {epoch!r})"
 
 
 def shorten(text: str | None, width: int = 50) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import click
@@ -21,10 +22,21 @@ from verk_compat.redis_url import resolve
 __all__ = ["enqueue"]
 
 
+#: Payload keys that have their own flag: ``-o queue=..`` is honoured unless ``--queue`` is given.
+_FLAGGED = {"queue": "--queue", "retry": "--retry", "jid": "--jid"}
+_DEPTH = "about 1,000 levels at most"
+#: Payload keys that are positional arguments.
+_POSITIONAL = {"class": "CLASS", "class_name": "CLASS", "args": "ARGS_JSON"}
+
+
 def _json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        raise click.BadParameter(
+            f"{what} is nested too deep (about 1,000 levels at most)"
+        ) from None
+    except ValueError as exc:  # not JSON, or an integer of more than 4,300 digits
         raise click.BadParameter(f"{what} is not valid JSON: {exc}") from None
 
 
@@ -44,13 +56,27 @@ def parse_retry(text: str) -> bool | int:
 def parse_at(text: str) -> float:
     """Epoch seconds, or an ISO-8601 time (naive times are local, as Ruby's ``Time``)."""
     try:
-        return float(text)
+        return check_time(float(text), "--at", text)
     except ValueError:
         pass
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise click.BadParameter(f"--at must be epoch seconds or ISO-8601, not {text!r}") from None
+
+
+def check_time(epoch: float, flag: str, given: object) -> float:
+    """``epoch`` if a date can show it (years 1 to 9999); else a usage error naming ``flag``.
+
+    NaN is refused by Redis, ``inf`` never runs, and ``1e20`` is no date: none is a time to run.
+    """
+    try:
+        dt.datetime.fromtimestamp(epoch, dt.UTC)
+    except (OverflowError, ValueError, OSError):
+        raise click.BadParameter(
+            f"{flag} {given!r} is not a time (a date from year 1 to 9999)"
+        ) from None
+    return epoch
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -60,11 +86,33 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"--option takes KEY=JSON, not {pair!r}")
+        if key in _POSITIONAL:
+            raise click.BadParameter(f"{key} is the {_POSITIONAL[key]} argument, not an option")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+        except (ValueError, RecursionError):  # JSON, but nested too deep or too many digits
+            options[key] = _json(value, f"--option {key}")
     return options
+
+
+def _with_flags(options: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``queue``/``retry``/``jid`` from their flags, unless only ``-o`` set one.
+
+    Raises:
+        click.UsageError: a key given both ways.
+    """
+    ctx = click.get_current_context()
+    merged = dict(options)
+    for key, value in flags.items():
+        source = ctx.get_parameter_source(key)
+        given = source is not None and source is not click.core.ParameterSource.DEFAULT
+        if key in options and given:
+            raise click.UsageError(f"give {_FLAGGED[key]} or -o {key}=..., not both")
+        if key not in options:
+            merged[key] = value
+    return merged
 
 
 @click.command()
@@ -106,9 +154,12 @@ def enqueue(
         raise click.BadParameter("ARGS_JSON must be a JSON array, e.g. '[1, \"two\"]'")
     if at is not None and in_ is not None:
         raise click.UsageError("give --at or --in, not both")
-    options = {**parse_options(opts), "queue": queue, "retry": parse_retry(retry), "jid": jid}
+    flags = {"queue": queue, "retry": parse_retry(retry), "jid": jid}
+    options = _with_flags(parse_options(opts), flags)
     target: Target = "resque" if resque else "sidekiq"
     when = parse_at(at) if at is not None else None
+    if in_ is not None:
+        check_time(time.time() + in_, "--in", in_)
     try:
         client = Client(
             resolve(redis_url),
@@ -118,8 +169,12 @@ def enqueue(
         )
         with client:
             click.echo(_push(client, class_name, args, when, in_, options))
-    except (InvalidJob, RedisUnavailable, VerkError, ValueError) as exc:
+    except (InvalidJob, RedisUnavailable, VerkError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
+    except RecursionError:
+        raise click.ClickException(
+            "args are nested too deep (about 1,000 levels at most)"
+        ) from None
 
 
 def _push(

@@ -26,7 +26,11 @@ def processes(
         return
     with session(redis_url, namespace) as (client, keys):
         stamp = now()
-        found = [p.summary(stamp) for p in ProcessSet(client, keys)]
+        live = ProcessSet(client, keys)
+        found = [p.summary(stamp) for p in live]
+    problems = live.problems + [
+        f"process {p['identity']}: {problem}" for p in found for problem in p.get("unreadable", ())
+    ]
 
     def human() -> str:
         rows = [
@@ -35,7 +39,7 @@ def processes(
                 ",".join(p["queues"]),
                 p["busy"],
                 p["concurrency"],
-                fmt_age(p["beat_age"]),
+                "unreadable" if p["beat_age"] is None else fmt_age(p["beat_age"]),
                 "yes" if p["quiet"] else "no",
             )
             for p in found
@@ -43,7 +47,7 @@ def processes(
         headers = ("identity", "queues", "busy", "threads", "beat", "quiet")
         return render_table(headers, rows) + f"\n({len(found)} live)"
 
-    emit(as_json, found, human)
+    emit(as_json, found, human, problems)
 
 
 def _signal_command(name: str, signal: str, done: str, help_text: str) -> click.Command:

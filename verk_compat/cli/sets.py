@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Any
 
 import click
+from redis.exceptions import ResponseError
 
 from verk_compat.api import DeadSet, JobSet, RetrySet, ScheduledSet, SortedEntry
 from verk_compat.cli._admin import admin_options, emit, fmt_time, render_table, session, shorten
@@ -63,7 +64,8 @@ def entry_row(entry: SortedEntry) -> tuple[Any, ...]:
     """One table row: time, jid, class, queue, retry_count, error."""
     job = entry.job
     if job is None:
-        return (fmt_time(entry.score), "-", "(invalid payload)", "", "", "")
+        reason = shorten("unreadable: " + "; ".join(entry.unreadable()))
+        return (fmt_time(entry.score), "-", "(invalid payload)", "", "", reason)
     error = f"{job.error_class}: {job.error_message}" if job.error_class else ""
     count = "" if job.retry_count is None else job.retry_count
     return (fmt_time(entry.score), job.jid, job.class_name, job.queue, count, shorten(error))
@@ -75,20 +77,33 @@ def _list_command(set_cls: SetClass) -> click.Command:
     @admin_options
     def command(limit: int, redis_url: str | None, namespace: str | None, as_json: bool) -> None:
         """List entries, latest score first."""
+        problems: list[str] = []
         with session(redis_url, namespace) as (client, keys):
             jobs = set_cls(client, keys=keys)
-            size = jobs.size()
-            entries = list(islice(jobs, limit or None))
+            try:
+                size = jobs.size()
+                entries = list(islice(jobs, limit or None))
+            except ResponseError as exc:  # WRONGTYPE: the key is not a sorted set
+                problems.append(f"unreadable {jobs.key}: {exc}")
+                size, entries = 0, []
         data = {"set": set_cls.name, "size": size, "entries": [e.summary() for e in entries]}
         headers = (SCORE_LABEL[set_cls.name], "jid", "class", "queue", "retries", "error")
+        for entry in entries:
+            problems.extend(
+                f"{set_cls.name} entry {_named(entry)}: {p}" for p in entry.unreadable()
+            )
 
         def human() -> str:
             shown = f"{len(entries)} of {size} in {set_cls.name}"
             return render_table(headers, [entry_row(e) for e in entries]) + f"\n({shown})"
 
-        emit(as_json, data, human)
+        emit(as_json, data, human, problems)
 
     return command
+
+
+def _named(entry: SortedEntry) -> str:
+    return f"jid {entry.jid}" if entry.jid else f"scored {entry.score!r}"
 
 
 def _action_command(set_cls: SetClass, action: Action) -> click.Command:

@@ -8,8 +8,10 @@ Keys read: ``stat:processed``, ``stat:failed`` and their daily keys, ``schedule`
 from __future__ import annotations
 
 import click
+from redis.exceptions import ResponseError
 
 from verk_compat.api import Queue, Stats
+from verk_compat.api.values import shown
 from verk_compat.cli._admin import admin_options, emit, fmt_age, render_table, session
 from verk_compat.codec.job import now
 
@@ -45,16 +47,32 @@ def stats(days: int, redis_url: str | None, namespace: str | None, as_json: bool
             text += "\n\n" + render_table(("date", "processed", "failed"), days_rows)
         return text
 
-    emit(as_json, data, human)
+    emit(as_json, data, human, current.problems)
 
 
 @click.command()
 @admin_options
 def queues(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
     """Every queue of the ``queues`` set with its size and latency."""
+    problems: list[str] = []
     with session(redis_url, namespace) as (client, keys):
         stamp = now()
-        rows = [(q.name, q.size(), q.latency(stamp)) for q in Queue.all(client, keys)]
+        rows = [_queue_row(q, stamp, problems) for q in Queue.all(client, keys, problems)]
     data = [{"name": n, "size": s, "latency": lat} for n, s, lat in rows]
-    table = [(n, s, fmt_age(x)) for n, s, x in rows]
-    emit(as_json, data, lambda: render_table(("queue", "size", "latency"), table))
+    table = [(n, "unreadable" if s is None else s, fmt_age(x)) for n, s, x in rows]
+    emit(as_json, data, lambda: render_table(("queue", "size", "latency"), table), problems)
+
+
+def _queue_row(queue: Queue, stamp: float, problems: list[str]) -> tuple[str, int | None, float]:
+    """Name, size (``None`` if the key is not a list) and latency of one queue."""
+    name = shown(queue.name)
+    if name != queue.name:
+        problems.append(f"unreadable queue name (not UTF-8): {name}")
+    try:
+        size, latency, oldest = queue.size(), queue.latency(stamp), queue.oldest_unreadable()
+    except ResponseError as exc:  # WRONGTYPE
+        problems.append(f"unreadable {shown(queue.key)}: {exc}")
+        return name, None, 0.0
+    if oldest:
+        problems.append(f"unreadable oldest job of {name}: {oldest}")
+    return name, size, latency

@@ -170,7 +170,7 @@ class AsyncClient:
         self, seconds: float, class_name: str, args: Sequence[Any] = (), **options: Any
     ) -> str:
         """Run the job ``seconds`` from now (Sidekiq's ``perform_in``)."""
-        return await self.schedule(class_name, args, at=now() + float(seconds), **options)
+        return await self.schedule(class_name, args, at=now() + epoch(seconds), **options)
 
     async def _run(self, writes: Sequence[Write]) -> None:
         try:

@@ -165,7 +165,7 @@ class Client:
         self, seconds: float, class_name: str, args: Sequence[Any] = (), **options: Any
     ) -> str:
         """Run the job ``seconds`` from now (Sidekiq's ``perform_in``)."""
-        return self.schedule(class_name, args, at=now() + float(seconds), **options)
+        return self.schedule(class_name, args, at=now() + epoch(seconds), **options)
 
     def _run(self, writes: Sequence[Write]) -> None:
         if self._pid != os.getpid():

@@ -20,6 +20,7 @@ a namespace.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -69,12 +70,23 @@ _MISSING: Any = object()
 
 
 def epoch(at: At) -> float:
-    """Float epoch seconds of a datetime (naive = local time, as Ruby's Time) or a number."""
+    """Float epoch seconds of a datetime (naive = local time, as Ruby's Time) or a number.
+
+    Raises:
+        TypeError: ``at`` is neither.
+        ValueError: ``at`` is NaN or infinite (Redis refuses a NaN score; ``inf`` never runs).
+    """
     if isinstance(at, _dt.datetime):
         return at.timestamp()
     if isinstance(at, bool) or not isinstance(at, int | float):
         raise TypeError(f"at must be a datetime or epoch seconds, not {type(at).__name__}")
-    return float(at)
+    try:
+        seconds = float(at)
+    except OverflowError:  # an int beyond any float
+        seconds = math.inf if at > 0 else -math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"at must be a finite time, not {at!r}")
+    return seconds
 
 
 def as_args(args: Any, path: str = "args") -> list[Any]:

@@ -21,6 +21,7 @@ __all__ = [
     "TIMESTAMPS",
     "Wire",
     "invalid",
+    "unreadable",
 ]
 
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
@@ -121,3 +122,22 @@ def invalid(exc: msgspec.DecodeError, raw: bytes) -> InvalidJob:
         where = path or "payload"
         return InvalidJob(f"{where}: {detail}", raw=raw, field=field)
     return InvalidJob(f"payload: {message} (a job must be a JSON object)", raw=raw)
+
+
+def unreadable(exc: BaseException, raw: bytes | None, field: str | None = None) -> InvalidJob:
+    """Turn any other decode failure (``RecursionError``, ``MemoryError``, ...) into an error.
+
+    Args:
+        exc: The exception the decoder raised.
+        raw: The payload bytes.
+        field: The field being read, if known.
+
+    Returns:
+        The error to raise, naming the failure's type (``nesting too deep`` for recursion).
+    """
+    if isinstance(exc, RecursionError):
+        detail = "JSON nested too deep"
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    where = field or "payload"
+    return InvalidJob(f"{where}: unreadable ({detail})", raw=raw, field=field)

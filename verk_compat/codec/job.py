@@ -30,7 +30,7 @@ from verk_compat.codec._fields import (
     field_property,
     split_options,
 )
-from verk_compat.codec._schema import KEY_TO_NAME, NAME_TO_KEY, Wire, invalid
+from verk_compat.codec._schema import KEY_TO_NAME, NAME_TO_KEY, Wire, invalid, unreadable
 from verk_compat.codec.jid import JID_POOL as _JIDS
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.profiles import PROFILES, Profile, rules
@@ -147,7 +147,8 @@ class Job:
             The job; ``job.raw`` holds the exact input bytes.
 
         Raises:
-            InvalidJob: the payload is not a valid job (the message names the field).
+            InvalidJob: the payload is not a valid job (the message names the field); every
+            other failure (nesting too deep, a number out of range, ...) is one too.
         """
         data = as_bytes(raw)
         if not data.isascii():
@@ -156,6 +157,8 @@ class Job:
             wire = _WIRE_DEC.decode(data)
         except msgspec.DecodeError as exc:
             raise invalid(exc, data) from None
+        except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...: still a bad job
+            raise unreadable(exc, data) from None
         job = cls.__new__(cls)
         job._w = wire
         job._src = job.raw = data
@@ -195,7 +198,13 @@ class Job:
         """
         from verk_compat.codec.verk import decode_verk1
 
-        return decode_verk1(cls, as_bytes(raw))
+        data = as_bytes(raw)
+        try:
+            return decode_verk1(cls, data)
+        except InvalidJob:
+            raise
+        except Exception as exc:  # RecursionError, OverflowError, ...: still a bad job
+            raise unreadable(exc, data) from None
 
     # -- field access ---------------------------------------------------------------------------
 
@@ -232,10 +241,19 @@ class Job:
 
     @property
     def args(self) -> list[Any]:
-        """The job arguments, decoded on first access."""
+        """The job arguments, decoded on first access.
+
+        Raises:
+            InvalidJob: an argument :meth:`decode` skipped over cannot be read in Python (a
+                number out of range such as ``1e400``, an integer of thousands of digits).
+        """
         args = self._args
         if args is None:
-            args = self._args = _ANY_DEC.decode(_encode(self._w.args))
+            try:
+                args = _ANY_DEC.decode(_encode(self._w.args))
+            except Exception as exc:
+                raise unreadable(exc, self._src, "args") from None
+            self._args = args
             self._args_enc = self._args_out = None
         return args
 

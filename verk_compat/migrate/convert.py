@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from verk_compat.codec._schema import unreadable
 from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
@@ -153,6 +154,8 @@ def resque_failure_to_sidekiq(
         failure = _FAILURE.decode(raw)
     except msgspec.DecodeError as exc:
         raise InvalidJob(f"not a Resque failure: {exc}", raw=raw) from None
+    except Exception as exc:  # RecursionError (nesting too deep), ...
+        raise unreadable(exc, raw) from None
     failed_at = parse_resque_time(failure.failed_at)
     job = Job.decode_resque(bytes(failure.payload))
     changes: dict[str, Any] = {
@@ -193,6 +196,8 @@ def is_verk1(raw: bytes) -> bool:
         tokens = _TOKENS.decode(raw)
     except msgspec.DecodeError as exc:
         raise InvalidJob(f"not a JSON object: {exc}", raw=raw) from None
+    except Exception as exc:  # RecursionError (nesting too deep), ...
+        raise unreadable(exc, raw) from None
     args = tokens.get("args")
     return (
         "max_retry_count" in tokens

@@ -207,6 +207,9 @@ class Migrator:
             except InvalidJob as exc:
                 self._quarantine(unit, rep, raw, score, str(exc))
                 continue
+            except Exception as exc:  # whatever a converter trips on, one element never stops a run
+                self._quarantine(unit, rep, raw, score, f"unreadable ({type(exc).__name__}: {exc})")
+                continue
             if in_place and out.payload == raw:
                 rep.unchanged += 1
                 continue
@@ -302,7 +305,7 @@ class Migrator:
         seq = int(pending)
         try:
             out = unit.convert(_bytes(raw))
-        except InvalidJob:  # converted before the crash, so not expected; keep it in place
+        except Exception:  # converted before the crash, so not expected; keep it in place
             self.src.hdel(progress, "pending", "raw", "score")
             return
         self._apply(unit, seq, out.payload, out.score or _text(extra or b""))

@@ -102,6 +102,7 @@ class Processor:
         # events, middleware or logging ask for one.
         try:
             job = Job.decode(raw)
+            job.args  # noqa: B018  # read now: an unreadable argument is a bad payload, not a failure
         except InvalidJob as exc:
             await self._bury(inprogress_key, raw, exc)
             return False
