@@ -126,7 +126,9 @@ class Keys:
     # -- migration (verk_compat.migrate) -------------------------------------------------------
 
     def quarantine(self, source: str) -> str:
-        """LIST of payloads a migration could not convert, from source key ``source``.
+        """LIST of payloads a migration could not convert, from source key ``source``; also
+        the due ``retry``/``schedule`` members the poller could not read (``source`` = the set's
+        name).
 
         Each element is a JSON wrapper ``{"reason","source_key","raw"}`` (RPUSH, oldest first).
         """
