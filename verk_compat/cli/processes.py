@@ -31,7 +31,7 @@ def processes(
     def human() -> str:
         rows = [
             (
-                p["identity"],
+                p["identity"] + (" (verk node)" if p["kind"] == "verk" else ""),
                 ",".join(p["queues"]),
                 p["busy"],
                 p["concurrency"],
