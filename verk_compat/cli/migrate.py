@@ -49,6 +49,10 @@ def render(result: Result) -> str:
         f"check: before {t['before']} = moved {t['moved']} + quarantined {t['quarantined']}"
         f" + unchanged {t['unchanged']} + left {t['left']}"
     )
+    if data["expected"] is not None:
+        check += f"; source held {data['expected']} job(s)"
+        if not result.covered:
+            check += f" but the keys moved held {t['before']}"
     lines.append(check + ("  OK" if data["ok"] else "  MISMATCH (the source changed meanwhile?)"))
     return "\n".join(lines)
 

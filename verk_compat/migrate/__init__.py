@@ -50,14 +50,22 @@ class Result:
     dry_run: bool
     reports: list[UnitReport] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Jobs counted in the source's keys before the run (verk-to-sidekiq without ``--queue``).
+    expected: int | None = None
 
     def total(self, name: str) -> int:
         return sum(int(getattr(rep, name)) for rep in self.reports)
 
     @property
+    def covered(self) -> bool:
+        """The keys moved held every job the source had (``expected``), when it was counted."""
+        return self.expected is None or self.total("before") == self.expected
+
+    @property
     def ok(self) -> bool:
-        """The count check holds for every key (false if the source changed meanwhile)."""
-        return all(rep.ok for rep in self.reports)
+        """The count check holds for every key, and no job was left in a key nobody moved
+        (false if the source changed meanwhile)."""
+        return self.covered and all(rep.ok for rep in self.reports)
 
     def as_dict(self) -> dict[str, Any]:
         names = ("before", "moved", "quarantined", "unchanged", "left", "conflicts", "recovered")
@@ -65,6 +73,7 @@ class Result:
             "mode": self.mode,
             "dry_run": self.dry_run,
             "ok": self.ok,
+            "expected": self.expected,
             "totals": {name: self.total(name) for name in names},
             "keys": [rep.as_dict() for rep in self.reports],
             "skipped": self.skipped,
@@ -135,4 +144,4 @@ def migrate(
     else:
         raise ValueError(f"unknown migration {mode!r}; expected one of {MODES}")
     migrator = Migrator(src, None if local else dst, dry_run=dry_run, progress=progress, hook=hook)
-    return Result(mode, dry_run, migrator.run(plan.units), plan.skipped)
+    return Result(mode, dry_run, migrator.run(plan.units), plan.skipped, plan.expected)

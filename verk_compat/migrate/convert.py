@@ -27,6 +27,7 @@ from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
 from verk_compat.codec.timestamps import score
+from verk_compat.codec.verk import normalize_cjson
 from verk_compat.errors import InvalidJob
 
 __all__ = [
@@ -184,7 +185,8 @@ def sidekiq_to_resque(raw: bytes) -> Converted:
 
 
 def is_verk1(raw: bytes) -> bool:
-    """Whether ``raw`` looks like a Verk 1.x payload (Verk-only keys or a string ``args``).
+    """Whether ``raw`` is a Verk 1.x payload: a string ``args``, or Verk-only keys and no
+    ``retry`` (a Sidekiq job carrying a ``max_retry_count`` for Verk is still a Sidekiq job).
 
     Raises:
         InvalidJob: not a JSON object.
@@ -194,11 +196,9 @@ def is_verk1(raw: bytes) -> bool:
     except msgspec.DecodeError as exc:
         raise InvalidJob(f"not a JSON object: {exc}", raw=raw) from None
     args = tokens.get("args")
-    return (
-        "max_retry_count" in tokens
-        or "finished_at" in tokens
-        or (args is not None and bytes(args).startswith(b'"'))
-    )
+    if args is not None and bytes(args).startswith(b'"'):
+        return True
+    return "retry" not in tokens and ("max_retry_count" in tokens or "finished_at" in tokens)
 
 
 def _backtrace(text: str) -> str:
@@ -223,8 +223,8 @@ def verk1_to_sidekiq(
         InvalidJob: neither a valid Verk nor a valid Sidekiq payload.
     """
     if not is_verk1(raw):
-        Job.decode(raw)  # validate only
-        return Converted(raw)
+        job = Job.decode(raw)  # validates; cjson's {} (Verk's Lua moved it) is written as []
+        return Converted(raw if normalize_cjson(raw) is None else job.encode(profile))
     job = Job.decode_verk1(raw)
     changes: dict[str, Any] = {}
     if job.queue is None:
