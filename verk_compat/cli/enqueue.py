@@ -1,8 +1,8 @@
 """``verk-compat enqueue``: push one job (now, at a time, or in N seconds) and print its jid.
 
 Redis keys written: ``queues`` + ``queue:<q>`` (SADD + LPUSH), ``schedule`` (ZADD) with ``--at``
-or ``--in``; ``resque:queues`` + ``resque:queue:<q>`` with ``--resque`` (see
-:mod:`verk_compat.client.client`).
+or ``--in``; ``resque:queues`` + ``resque:queue:<q>`` with ``--resque``; ``queue:<q>`` /
+``schedule`` in Verk's format with ``--verk`` (see :mod:`verk_compat.client.client`).
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Timestamp format: float seconds (7) or integer ms (8).",
 )
 @click.option("--resque", is_flag=True, help="Push a Resque job (resque:queue:<q>) instead.")
+@click.option("--verk", is_flag=True, help="Write the job as Verk.enqueue does (Verk 1.x).")
 @click.option("--redis-url", envvar="REDIS_URL", help="Redis URL [env REDIS_URL].")
 def enqueue(
     class_name: str,
@@ -98,6 +99,7 @@ def enqueue(
     namespace: str | None,
     profile: str,
     resque: bool,
+    verk: bool,
     redis_url: str | None,
 ) -> None:
     """Enqueue a job of CLASS with ARGS_JSON (a JSON array) and print its jid."""
@@ -107,7 +109,9 @@ def enqueue(
     if at is not None and in_ is not None:
         raise click.UsageError("give --at or --in, not both")
     options = {**parse_options(opts), "queue": queue, "retry": parse_retry(retry), "jid": jid}
-    target: Target = "resque" if resque else "sidekiq"
+    if resque and verk:
+        raise click.UsageError("give --resque or --verk, not both")
+    target: Target = "resque" if resque else "verk" if verk else "sidekiq"
     when = parse_at(at) if at is not None else None
     try:
         client = Client(
