@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import redis
 
 from tests.support.verk_dump import load
 from verk_compat.codec.job import Job
+from verk_compat.codec.verk import VERK_KEYS, VerkJob
 from verk_compat.keys import Keys
 from verk_compat.migrate import Result, UnitReport, migrate
 from verk_compat.migrate.plans import job_census, verk_queues
@@ -61,3 +64,54 @@ def test_cjson_moved_sidekiq_job_is_converted_not_quarantined(r: redis.Redis) ->
     job = Job.decode(r.lindex(K.queue("default"), 0) or b"")
     assert (job.args, job.tags, job.retry) == ([], [], False)
     assert b'"args":[]' in (r.lindex(K.queue("default"), 0) or b"")
+
+
+def sidekiq_state(r: redis.Redis) -> dict[str, Job]:
+    """Jobs written by this project's Sidekiq client and worker rules, by jid."""
+    made: dict[str, Job] = {}
+    for i, queue in enumerate(("default", "default", "other")):
+        job = Job.new("MyWorker", [i, "x"], queue=queue, retry=i + 1, tags=["t"])
+        r.lpush(K.queue(queue), job.replace(enqueued_at=1795885411.5).encode())
+        made[str(job.jid)] = job
+    lonely = Job.new("SlowWorker", [60001], queue="lonely")
+    r.lpush(K.inprogress("lonely", "host:12:0123456789ab"), lonely.encode())
+    later = Job.new("MyWorker", [3, 4])
+    r.zadd(K.schedule, {later.encode(): 1795889047.25})
+    failed = Job.new("FailWorker", [1, 2]).replace(
+        retry_count=0, failed_at=1795885417.0, error_message="boom", error_class="E"
+    )
+    r.zadd(K.retry, {failed.encode(): 1795885449.0})
+    dead = Job.new("FailWorker", ["dies"], retry=0).replace(retry_count=0, failed_at=1.7e9)
+    r.zadd(K.dead, {dead.encode(): 1.7e9})
+    for job in (lonely, later, failed, dead):
+        made[str(job.jid)] = job
+    return made
+
+
+def test_sidekiq_to_verk_and_back_loses_nothing(r: redis.Redis) -> None:
+    made = sidekiq_state(r)
+    total = job_census(r, K)
+    there = migrate("sidekiq-to-verk", r)
+    assert there.ok and there.expected == total and there.total("quarantined") == 0
+    assert not r.keys("inprogress:*")
+    verk = {VerkJob.decode(raw).jid: VerkJob.decode(raw) for raw in sidekiq_jobs(r)}
+    assert set(verk) == set(made)
+    for raw in sidekiq_jobs(r):
+        assert list(json.loads(raw)) == list(VERK_KEYS)  # Verk's format everywhere
+    failed = next(j for j in verk.values() if j.error_message == "boom")
+    assert (failed.retry_count, failed.failed_at, failed.max_retry_count) == (1, 1795885417, 25)
+    scheduled = next(j for j in verk.values() if j.args == [3, 4])
+    assert (scheduled.enqueued_at, scheduled.max_retry_count) == (None, None)  # Verk.schedule
+    assert r.zscore(K.schedule, scheduled.encode()) == 1795889047.25
+    assert verk[next(j for j, job in made.items() if job.args == [1, "x"])].max_retry_count == 2
+    back = migrate("verk-to-sidekiq", r)
+    assert back.ok and back.total("quarantined") == 0
+    again = {Job.decode(raw).jid: Job.decode(raw) for raw in sidekiq_jobs(r)}
+    assert set(again) == set(made)
+    for jid, job in made.items():
+        assert (again[jid].class_name, again[jid].args, again[jid].queue or "lonely") == (
+            job.class_name,
+            job.args,
+            job.queue or "lonely",
+        )
+    assert again[str(failed.jid)].retry_count == 0  # Sidekiq's count again

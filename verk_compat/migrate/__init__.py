@@ -1,4 +1,4 @@
-"""Queue migrations: Resque <-> Sidekiq, namespaced <-> plain, Verk 1.x -> Sidekiq, Redis A -> B.
+"""Queue migrations: Resque <-> Sidekiq, namespaced <-> plain, Verk 1.x <-> Sidekiq, Redis A -> B.
 
 :func:`migrate` builds a plan (:mod:`.plans`), runs it (:mod:`.engine`) and returns a
 :class:`Result` with per-key counts and the final count check
@@ -32,12 +32,20 @@ from verk_compat.migrate.engine import Hook, Migrator, Unit, UnitReport, same_se
 
 __all__ = ["MODES", "Mode", "Result", "Unit", "UnitReport", "migrate"]
 
-Mode = Literal["resque-to-sidekiq", "sidekiq-to-resque", "namespace", "verk-to-sidekiq", "copy"]
+Mode = Literal[
+    "resque-to-sidekiq",
+    "sidekiq-to-resque",
+    "namespace",
+    "verk-to-sidekiq",
+    "sidekiq-to-verk",
+    "copy",
+]
 MODES: tuple[Mode, ...] = (
     "resque-to-sidekiq",
     "sidekiq-to-resque",
     "namespace",
     "verk-to-sidekiq",
+    "sidekiq-to-verk",
     "copy",
 )
 
@@ -102,8 +110,8 @@ def migrate(
         src: The source Redis.
         dst: The target Redis; ``None`` (or the same server and database) for one server.
         namespace: Sidekiq namespace: the target's for ``resque-to-sidekiq`` and
-            ``verk-to-sidekiq``, the source's for ``sidekiq-to-resque``, ``namespace`` and
-            ``copy``.
+            ``verk-to-sidekiq``, the source's for ``sidekiq-to-resque``, ``sidekiq-to-verk``,
+            ``namespace`` and ``copy``.
         to_namespace: ``namespace`` mode only: the target namespace ("" = plain keys).
         resque_namespace: Resque's namespace (``resque``).
         queues: Only these queues (default: every queue found).
@@ -141,6 +149,9 @@ def migrate(
         plan = plans.verk1(
             src, in_place=in_place, namespace=namespace, queues=queues, profile=profile
         )
+    elif mode == "sidekiq-to-verk":
+        in_place = local and not namespace
+        plan = plans.to_verk(src, in_place=in_place, namespace=namespace, queues=queues)
     else:
         raise ValueError(f"unknown migration {mode!r}; expected one of {MODES}")
     migrator = Migrator(src, None if local else dst, dry_run=dry_run, progress=progress, hook=hook)

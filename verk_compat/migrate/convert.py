@@ -8,8 +8,9 @@ Formats (docs/wire.md §5 for Resque, §2 for Sidekiq, §6 for Verk 1.x):
     * Resque job ``{"class","args"}``; Resque failure ``{"failed_at": "%Y/%m/%d %H:%M:%S %Z",
       "payload", "exception", "error", "backtrace": [..], "worker", "queue"}``.
     * Sidekiq job: any payload :meth:`Job.decode` accepts.
-    * Verk 1.x job: all 13 Verk keys (``max_retry_count``, ``finished_at``, ...), ``args`` a JSON
-      string; ``retry_count`` counts from 1 where Sidekiq counts from 0.
+    * Verk 1.x job (read by ``verk1_to_sidekiq``, written by ``sidekiq_to_verk``): all 13 Verk
+      keys (``max_retry_count``, ``finished_at``, ...), ``args`` a JSON string;
+      ``retry_count`` counts from 1 where Sidekiq counts from 0.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
 from verk_compat.codec.timestamps import score
-from verk_compat.codec.verk import normalize_cjson
+from verk_compat.codec.verk import VerkJob, normalize_cjson, verk_from_job
 from verk_compat.errors import InvalidJob
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "resque_failure_to_sidekiq",
     "resque_to_sidekiq",
     "sidekiq_to_resque",
+    "sidekiq_to_verk",
     "verk1_to_sidekiq",
 ]
 
@@ -240,6 +242,31 @@ def verk1_to_sidekiq(
     if job.created_at is None:
         changes["created_at"] = job.enqueued_at or job.failed_at or time.time()
     return Converted(job.replace(**changes).encode(profile))
+
+
+def sidekiq_to_verk(raw: bytes, queue: str | None = None, *, scheduled: bool = False) -> Converted:
+    """Convert a Sidekiq payload to Verk 1.x; a payload that is already Verk's is kept as is.
+
+    Via :func:`~verk_compat.codec.verk.verk_from_job`: the 13 Verk keys alphabetically, ``args``
+    as a JSON string, ``max_retry_count`` from ``retry``, ``retry_count`` plus one (Verk counts
+    from 1), integer-second timestamps, plain-text backtrace; ``enqueued_at`` null for a
+    ``schedule`` member (``scheduled``), as ``Verk.schedule`` writes it. Keys Verk has no place
+    for (``tags``, ``backtrace``, ...) are dropped, as a Verk node drops them.
+
+    Raises:
+        InvalidJob: neither a valid Sidekiq nor a valid Verk payload, or no queue.
+    """
+    if is_verk1(raw):
+        VerkJob.decode(raw)  # validate only
+        return Converted(raw)
+    job = Job.decode(raw)
+    stamp = None if scheduled else (job.enqueued_at or job.created_at or time.time())
+    verk = verk_from_job(job, enqueued_at=stamp, scheduled=scheduled)
+    if verk.queue is None:
+        if queue is None:
+            raise InvalidJob("queue: missing and not known from the key", raw=raw, field="queue")
+        verk.queue = queue
+    return Converted(verk.encode())
 
 
 def quarantine_entry(raw: bytes, source_key: str, reason: str, score: str | None = None) -> bytes:

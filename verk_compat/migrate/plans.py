@@ -29,11 +29,24 @@ from verk_compat.migrate.convert import (
     resque_failure_to_sidekiq,
     resque_to_sidekiq,
     sidekiq_to_resque,
+    sidekiq_to_verk,
     verk1_to_sidekiq,
 )
 from verk_compat.migrate.engine import Kind, Unit
 
-__all__ = ["Failed", "Plan", "classify", "copy", "namespace", "resque", "to_resque", "verk1"]
+__all__ = [
+    "Failed",
+    "Plan",
+    "classify",
+    "copy",
+    "job_census",
+    "namespace",
+    "resque",
+    "to_resque",
+    "to_verk",
+    "verk1",
+    "verk_queues",
+]
 
 Failed = Literal["dead", "retry", "skip"]
 
@@ -275,4 +288,32 @@ def verk1(
         conv = partial(verk1_to_sidekiq, profile=profile)
         for name in ("schedule", "retry", "dead"):
             plan.units.append(Unit(vk.key(name), "ZSET", sk.key(name), "ZSET", conv))
+    return plan
+
+
+def to_verk(
+    src: Redis,
+    *,
+    in_place: bool,
+    namespace: str = "",
+    queues: Sequence[str] | None = None,
+) -> Plan:
+    """Sidekiq -> Verk 1.x (the mirror of :func:`verk1`): Sidekiq keys under ``namespace`` to
+    Verk's plain keys; on one server without a namespace payloads are converted in place (LPOS +
+    LSET). In-progress lists go back to the pop end of their queue; ``schedule``/``retry``/
+    ``dead`` members keep their scores. Payloads already in Verk's format are left as they are.
+    Verk writes no ``queues`` set, so none is written (Sidekiq's is left alone).
+    """
+    sk, vk = Keys(namespace), Keys()
+    plan = Plan(expected=None if queues else job_census(src, sk))
+    for q in list(dict.fromkeys(queues)) if queues else verk_queues(src, sk):
+        conv = partial(sidekiq_to_verk, queue=q)
+        kinds: tuple[Kind, Kind] = ("LPOS", "LSET") if in_place else ("RIGHT", "LEFT")
+        plan.units.append(Unit(sk.queue(q), kinds[0], vk.queue(q), kinds[1], conv))
+        for key in _inprogress(src, sk, q):
+            plan.units.append(Unit(key, "LEFT", vk.queue(q), "RIGHT", conv))
+    if not queues:
+        for name in ("schedule", "retry", "dead"):
+            conv = partial(sidekiq_to_verk, scheduled=name == "schedule")
+            plan.units.append(Unit(sk.key(name), "ZSET", vk.key(name), "ZSET", conv))
     return plan
