@@ -125,7 +125,8 @@ class Processor:
             clock = _perf_counter()
             resolved: Resolved | None = None
             try:
-                # A function resolved before, unless a Verk "function" key names a method.
+                # A function resolved before, unless a "function" key (this project's own
+                # extension, not Verk's) names a method.
                 known = self._resolved.get(job.class_name)
                 if known is None or b'"function"' in raw:
                     known = self._resolve(job, raw)
@@ -314,7 +315,7 @@ def _decode(raw: bytes) -> tuple[Job, VerkJob | None]:
 
 
 def _function(job: Job) -> str | None:
-    """Verk's optional ``function`` key (kept by the codec in ``extra``)."""
+    """The optional ``function`` key, this project's own extension (in ``extra``)."""
     raw = job.extra.get("function") if job.extra else None
     if raw is None:
         return None
