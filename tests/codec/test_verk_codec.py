@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.verk_dump import payloads, performed
+from tests.support.verk_dump import dump, members, payloads, performed
 from verk_compat.codec.job import Job
 from verk_compat.codec.verk import VerkJob, decode_any, encode_args, is_verk, normalize_cjson
 from verk_compat.errors import InvalidJob
@@ -109,3 +109,28 @@ def test_decode_verk1_keeps_sidekiq_retry_and_tags() -> None:
         assert job.retry == json.loads(retry) and job.tags == ["t1"]
     cjson = Job.decode_verk1(CJSON)
     assert cjson.retry is False and cjson.tags == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "01-enqueued.json",
+        "04-retry-requeued.json",
+        "06-killed-node.json",
+        "python/01-python-enqueued.json",
+        "python/02-after-verk-ran-python-jobs.json",
+        "migrate/04-state-after-migrate.json",
+    ],
+)
+def test_every_recorded_job_reads_through_one_entry_point(name: str) -> None:
+    data = dump(name)
+    for key, entry in data.items():
+        if entry["type"] not in ("list", "zset") or key.startswith("verk:"):
+            continue
+        for raw in members(data, key):
+            job = decode_any(raw)
+            assert isinstance(job, VerkJob) == is_verk(raw)
+            if isinstance(job, VerkJob):
+                assert job.encode() == raw, (key, raw)
+            else:  # a Sidekiq job, under its own profile (integer ms: sidekiq8)
+                assert raw in (job.encode(), job.encode("sidekiq8")), (key, raw)
