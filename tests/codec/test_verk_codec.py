@@ -8,7 +8,8 @@ import pytest
 
 from tests.support.verk_dump import dump, members, payloads, performed
 from verk_compat.codec.job import Job
-from verk_compat.codec.verk import VerkJob, decode_any, encode_args, is_verk, normalize_cjson
+from verk_compat.codec.read import decode_any
+from verk_compat.codec.verk import VerkJob, encode_args, is_verk, normalize_cjson
 from verk_compat.errors import InvalidJob
 
 PAYLOADS = payloads()

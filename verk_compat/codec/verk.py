@@ -6,9 +6,8 @@ Verk payload (:func:`is_verk`). ``jid`` is a decimal string, timestamps integer 
 ``max_retry_count`` replaces ``retry`` and ``retry_count`` counts failures from 1.
 
 Entry points:
-    * :func:`decode_any`: the one reader for a payload from a shared Verk/Sidekiq Redis: a
-      :class:`VerkJob` for a Verk payload, else a Sidekiq :class:`~verk_compat.codec.job.Job`
-      (cjson artefacts included). Either re-encodes an unchanged payload to its exact bytes.
+    * :func:`verk_compat.codec.read.decode_any`: the one reader for a payload from a shared
+      Verk/Sidekiq Redis (a :class:`VerkJob` or a Sidekiq ``Job``).
     * :class:`VerkJob`: decode, change, and :meth:`VerkJob.encode` as Verk's ``Job.encode``.
     * :func:`decode_verk1`: a Verk payload as a Sidekiq-shaped job (migration, admin API).
     * :func:`verk_from_job`: a Sidekiq job written as Verk writes jobs (the client's Verk target,
@@ -22,8 +21,9 @@ Keys touched: none.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -33,14 +33,61 @@ from verk_compat.codec.ruby_json import check_args
 from verk_compat.codec.timestamps import to_seconds
 from verk_compat.errors import InvalidJob
 
-if TYPE_CHECKING:
-    from verk_compat.codec.job import Job
+
+class _Decoded(Protocol):
+    raw: bytes | None
+
+
+# The Sidekiq job class is passed in, never imported: codec.job imports this module.
+_J = TypeVar("_J", bound=_Decoded)
+_J_co = TypeVar("_J_co", bound=_Decoded, covariant=True)
+
+
+class JobClass(Protocol[_J_co]):
+    """What this module needs of :class:`~verk_compat.codec.job.Job` (the class)."""
+
+    def __call__(
+        self, class_name: str, args: Sequence[Any] = (), *, extra: dict[str, msgspec.Raw], **f: Any
+    ) -> _J_co: ...
+
+    def decode(self, raw: bytes | str) -> _J_co: ...
+
+
+class SidekiqFields(Protocol):
+    """What :func:`verk_from_job` reads of a Sidekiq :class:`~verk_compat.codec.job.Job`."""
+
+    @property
+    def class_name(self) -> str: ...
+    @property
+    def args(self) -> list[Any]: ...
+    @property
+    def jid(self) -> str | None: ...
+    @property
+    def queue(self) -> str | None: ...
+    @property
+    def retry(self) -> bool | int | None: ...
+    @property
+    def retry_count(self) -> int | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def error_backtrace(self) -> str | None: ...
+    @property
+    def created_at(self) -> float | None: ...
+    @property
+    def failed_at(self) -> float | None: ...
+    @property
+    def retried_at(self) -> float | None: ...
+    @property
+    def extra(self) -> dict[str, msgspec.Raw]: ...
+
 
 __all__ = [
     "DEFAULT_MAX_RETRY_COUNT",
     "VERK_KEYS",
+    "JobClass",
+    "SidekiqFields",
     "VerkJob",
-    "decode_any",
     "decode_verk1",
     "is_verk",
     "max_retry_count_of",
@@ -270,12 +317,9 @@ class VerkJob:
         """Verk's budget: ``max_retry_count``, or 25 when it is null."""
         return DEFAULT_MAX_RETRY_COUNT if self.max_retry_count is None else self.max_retry_count
 
-    def to_job(self, cls: type[Job] | None = None) -> Job:
-        """This job in Sidekiq terms (see :func:`decode_verk1`); ``raw`` keeps the Verk bytes."""
-        if cls is None:
-            from verk_compat.codec.job import Job
-
-            cls = Job
+    def to_job(self, cls: JobClass[_J]) -> _J:
+        """This job in Sidekiq terms as a ``cls`` (the Sidekiq ``Job`` class; see
+        :func:`decode_verk1`); ``raw`` keeps the Verk bytes."""
         fields: dict[str, Any] = {
             "queue": self.queue,
             "retry": True if self.max_retry_count is None else self.max_retry_count,
@@ -299,7 +343,7 @@ class VerkJob:
         return job
 
 
-def decode_verk1(cls: type[Job], raw: bytes) -> Job:
+def decode_verk1(cls: JobClass[_J], raw: bytes) -> _J:
     """Decode Verk 1.x ``raw`` into a Sidekiq-shaped job.
 
     A payload with list ``args`` and a ``retry`` key is a Sidekiq job (one Verk's Lua moved, or
@@ -318,25 +362,6 @@ def decode_verk1(cls: type[Job], raw: bytes) -> Job:
         if args is not None and not bytes(args).startswith(b'"'):
             return cls.decode(raw)
     return VerkJob.decode(raw).to_job(cls)
-
-
-def decode_any(raw: bytes | str) -> Job | VerkJob:
-    """Read any job payload found on a Redis shared by Verk and Sidekiq.
-
-    Returns:
-        A :class:`VerkJob` for a Verk payload (string ``args``), else a Sidekiq ``Job``.
-        Either's ``encode()`` gives back the exact input bytes while nothing changed (a
-        Sidekiq payload with cjson's ``{}`` is written back with ``[]``).
-
-    Raises:
-        InvalidJob: neither.
-    """
-    from verk_compat.codec.job import Job
-
-    data = raw.encode() if isinstance(raw, str) else bytes(raw)
-    if is_verk(data):
-        return VerkJob.decode(data)
-    return Job.decode(data)
 
 
 #: Sidekiq fields Verk has no place for (a Verk node drops them when it rewrites a job).
@@ -371,7 +396,7 @@ def _plain(backtrace: str | None) -> str | None:
 
 
 def verk_from_job(
-    job: Job, *, enqueued_at: float | None, scheduled: bool = False, strict: bool = False
+    job: SidekiqFields, *, enqueued_at: float | None, scheduled: bool = False, strict: bool = False
 ) -> VerkJob:
     """``job`` as a Verk job: ``Verk.enqueue``'s shape (``Verk.schedule``'s with ``scheduled``).
 

@@ -15,7 +15,6 @@ Formats (docs/wire.md §5 for Resque, §2 for Sidekiq, §6 for Verk 1.x):
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 import time
@@ -27,6 +26,7 @@ import msgspec
 from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
+from verk_compat.codec.quarantine import quarantine_entry
 from verk_compat.codec.timestamps import score
 from verk_compat.codec.verk import VerkJob, normalize_cjson, verk_from_job
 from verk_compat.errors import InvalidJob
@@ -267,20 +267,3 @@ def sidekiq_to_verk(raw: bytes, queue: str | None = None, *, scheduled: bool = F
             raise InvalidJob("queue: missing and not known from the key", raw=raw, field="queue")
         verk.queue = queue
     return Converted(verk.encode())
-
-
-def quarantine_entry(raw: bytes, source_key: str, reason: str, score: str | None = None) -> bytes:
-    """The quarantine wrapper ``{"reason","source_key","raw"[,"score"],"quarantined_at"}``.
-
-    ``raw`` is the source element as a JSON string, exactly; bytes that are not UTF-8 are kept
-    as ``raw_base64`` instead.
-    """
-    entry: dict[str, Any] = {"reason": reason, "source_key": source_key}
-    try:
-        entry["raw"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
-    if score is not None:
-        entry["score"] = score
-    entry["quarantined_at"] = time.time()
-    return msgspec.json.encode(entry)

@@ -252,9 +252,7 @@ class Processor:
         )
         target = self.keys.retry if failure.target == "retry" else self.keys.dead
         args: list[Any] = [raw, failure.target, failure.score, failure.payload.encode()]
-        await self._fail_script(
-            [inprogress_key, target], [*args, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
-        )
+        await self._fail_script([inprogress_key, target], [*args, *dead_trim(stamp)])
         self.stats.processed += 1
         self.stats.failed += 1
         self.acker.wake()

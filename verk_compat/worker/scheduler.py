@@ -25,10 +25,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from verk_compat.codec.job import Job, Profile, now
+from verk_compat.codec.quarantine import quarantine_entry
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import Arg, script
-from verk_compat.migrate.convert import quarantine_entry
 from verk_compat.worker.verk import Requeue, route_due
 
 __all__ = ["AVERAGE_INTERVAL", "BATCH", "Scheduler"]

@@ -105,7 +105,7 @@ def verk_job(raw: bytes) -> tuple[VerkJob, Job] | None:
         return None
     try:
         verk = VerkJob.decode(raw)
-        return verk, verk.to_job()
+        return verk, verk.to_job(Job)
     except InvalidJob:
         return None
 
