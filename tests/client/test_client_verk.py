@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+from tests.support.replies import zscored
 from tests.support.verk_dump import load, members
 from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
@@ -58,7 +59,7 @@ def test_defaults_jid_and_retry(redis_url: str, r: redis.Redis) -> None:
     assert VerkJob.decode(r.lindex(K.queue("other"), 0) or b"").max_retry_count == 0
     assert VerkJob.decode(r.lindex(K.queue("five"), 0) or b"").max_retry_count == 5
     bulk = [VerkJob.decode(m) for m in r.lrange(K.queue("bulk"), 0, -1)]
-    assert sorted(j.args for j in bulk) == [[5], [6]] and all(j.jid.isdigit() for j in bulk)
+    assert sorted(j.args for j in bulk) == [[5], [6]] and all((j.jid or "").isdigit() for j in bulk)
 
 
 def test_schedule_has_verk_schedule_shape(redis_url: str, r: redis.Redis) -> None:
@@ -67,7 +68,7 @@ def test_schedule_has_verk_schedule_shape(redis_url: str, r: redis.Redis) -> Non
     with Client(redis_url, target="verk") as client:
         client.enqueue_in(3600, "MyWorker", theirs.args, jid=theirs.jid)
         client.enqueue_in(3600, "MyWorker", [9], retry=3, jid="j2")
-    entries = dict(r.zrange(K.schedule, 0, -1, withscores=True))
+    entries = dict(zscored(r, K.schedule))
     assert scheduled[0] in entries  # exactly Verk.schedule's bytes
     assert all(float(score).is_integer() for score in entries.values())
     assert VerkJob.decode(next(m for m in entries if m != scheduled[0])).max_retry_count == 3

@@ -6,6 +6,7 @@ import json
 
 import redis
 
+from tests.support.replies import as_bytes, zmembers
 from tests.support.verk_dump import load
 from verk_compat.codec.job import Job
 from verk_compat.codec.verk import VERK_KEYS, VerkJob
@@ -19,9 +20,9 @@ K = Keys()
 def sidekiq_jobs(r: redis.Redis) -> list[bytes]:
     out: list[bytes] = []
     for key in r.scan_iter(match="queue:*", _type="list"):
-        out += r.lrange(key, 0, -1)
+        out += [as_bytes(item) for item in r.lrange(key, 0, -1)]
     for name in ("schedule", "retry", "dead"):
-        out += r.zrange(name, 0, -1)
+        out += zmembers(r, name)
     return out
 
 

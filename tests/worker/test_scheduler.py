@@ -9,6 +9,7 @@ import random
 import redis
 import redis.asyncio
 
+from tests.support.replies import zmembers
 from tests.support.verk_dump import load, members
 from verk_compat.codec.job import Job
 from verk_compat.codec.verk import VerkJob
@@ -96,7 +97,7 @@ async def test_verk_members_go_back_to_their_queue_in_verks_format(
     dead_before = r.zrange(K.dead, 0, -1)
     due = members(data, "retry") + members(data, "schedule")
     for zset in (K.retry, K.schedule):
-        r.zadd(zset, dict.fromkeys(r.zrange(zset, 0, -1), 1.0))
+        r.zadd(zset, dict.fromkeys(zmembers(r, zset), 1.0))
     # A worker serving an unrelated queue polls the shared sets.
     assert await Scheduler(ar, K).poll() == len(due)
     assert r.zrange(K.dead, 0, -1) == dead_before

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 
+from tests.support.replies import zmembers, zscored
 from tests.support.verk_dump import load, members, performed
 from verk_compat.codec.verk import VERK_KEYS, VerkJob
 from verk_compat.keys import Keys
@@ -87,7 +88,7 @@ async def test_second_failure_counts_on_and_keeps_failed_at(r: redis.Redis, redi
     r.delete(K.retry, K.schedule)
     r.lpush(K.queue("default"), first)  # as Verk's poller would move it back
     await run_burst(verk_app([]), redis_url, {"default": 1})
-    [(member, score)] = r.zrange(K.retry, 0, -1, withscores=True)
+    [(member, score)] = zscored(r, K.retry)
     job, before = VerkJob.decode(member), VerkJob.decode(first)
     assert (job.retry_count, job.failed_at) == (2, before.failed_at)
     assert isinstance(job.retried_at, int)
@@ -100,7 +101,7 @@ async def test_worker_on_an_unrelated_queue_leaves_verk_alone(
 ) -> None:
     data = load(r, "06-killed-node.json")
     for zset in (K.retry, K.schedule):  # make every member due
-        r.zadd(zset, dict.fromkeys(r.zrange(zset, 0, -1), 1.0))
+        r.zadd(zset, dict.fromkeys(zmembers(r, zset), 1.0))
     due = members(data, "retry") + members(data, "schedule")
     untouched = [k for k in data if k not in ("retry", "schedule") and data[k]["type"] == "list"]
     lists = {key: r.lrange(key, 0, -1) for key in untouched}
