@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from tests.support.replies import zmembers, zscored
 from tests.support.verk_dump import load, members, performed
@@ -15,6 +16,7 @@ from verk_compat.codec.verk import VERK_KEYS, VerkJob
 from verk_compat.keys import Keys
 from verk_compat.worker.app import App
 from verk_compat.worker.launcher import Worker
+from verk_compat.worker.orphans import recover_orphans
 from verk_compat.worker.verk import verk_failure
 
 K = Keys()
@@ -137,3 +139,20 @@ def test_verk_failure_rules() -> None:
     assert second.payload.retried_at == 200
     zero = verk_failure(VerkJob("W", queue="q", max_retry_count=0), ValueError(), now=1, rng=rng)
     assert zero.target == "dead"
+
+
+async def test_orphan_recovery_leaves_verk_in_progress_lists(
+    r: redis.Redis, redis_url: str
+) -> None:
+    # Verk's node id has no ":", so a queue named "a:b:c" gives a key that splits like an
+    # identity: inprogress:a:b:c:1 is still Verk's (node 1), never a dead Python process's.
+    verk_key = "inprogress:a:b:c:1"
+    r.rpush(verk_key, b"running in Verk")
+    r.rpush("inprogress:default:37408014322574381747", b"running in Verk too")
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        assert await recover_orphans(client, K, "h:3:cccccccccccc") == 0
+    finally:
+        await client.aclose()
+    assert r.lrange(verk_key, 0, -1) == [b"running in Verk"]
+    assert not r.keys("queue:*")
