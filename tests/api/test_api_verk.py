@@ -9,7 +9,7 @@ import redis
 from click.testing import CliRunner
 
 from tests.support.verk_dump import load, members
-from verk_compat.api import DeadSet, ProcessSet, Queue, RetrySet, ScheduledSet
+from verk_compat.api import DeadSet, ProcessSet, Queue, RetrySet, ScheduledSet, Stats
 from verk_compat.cli import main
 from verk_compat.codec.verk import VERK_KEYS, VerkJob
 from verk_compat.keys import Keys
@@ -75,3 +75,13 @@ def test_verk_nodes_show_in_processes(r: redis.Redis, redis_url: str) -> None:
     assert "37408014322574381747 (verk node)" in out.output
     r.delete(K.verk_node(node.identity))  # expired: the node is gone
     assert list(ProcessSet(r)) == []
+
+
+def test_verk_queues_are_listed_without_a_queues_set(r: redis.Redis, redis_url: str) -> None:
+    load(r, "01-enqueued.json")
+    assert not r.exists(K.queues)
+    assert [q.name for q in Queue.all(r)] == ["default", "other"]
+    assert Stats(r).queues == {"default": 10, "other": 1}
+    out = CliRunner().invoke(main, ["queues", "--json", "--redis-url", redis_url])
+    assert out.exit_code == 0, out.output
+    assert "other" in out.output

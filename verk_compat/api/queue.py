@@ -1,7 +1,8 @@
 """``Queue``: one Sidekiq queue list, as ``Sidekiq::Queue`` sees it.
 
 Keys touched: ``queues`` (SSCAN, SREM on clear), ``queue:<name>`` (LLEN, LINDEX -1, LRANGE,
-LREM of exact bytes, UNLINK on clear); all under the namespace of ``keys``.
+LREM of exact bytes, UNLINK on clear), ``queue:*`` (SCAN: Verk's queues are in no ``queues``
+set); all under the namespace of ``keys``.
 """
 
 from __future__ import annotations
@@ -38,10 +39,19 @@ class Queue(Base):
 
     @classmethod
     def all(cls, redis: Redis, keys: Keys | None = None) -> list[Queue]:
-        """Every queue named in the ``queues`` set, sorted by name."""
+        """Every queue (see :meth:`names`), sorted by name."""
         keys = keys or Keys()
-        names = sorted(_text(n) for n in redis.sscan_iter(keys.queues))
-        return [cls(redis, name, keys=keys) for name in names]
+        return [cls(redis, name, keys=keys) for name in cls.names(redis, keys)]
+
+    @staticmethod
+    def names(redis: Redis, keys: Keys | None = None) -> list[str]:
+        """Queue names in the ``queues`` set, and those of ``queue:*`` lists that are missing
+        from it (Verk writes no ``queues`` set), sorted."""
+        keys = keys or Keys()
+        names = {_text(n) for n in redis.sscan_iter(keys.queues)}
+        found = redis.scan_iter(match=keys.queue_pattern(), _type="list")
+        names |= {keys.queue_name(key) for key in found}
+        return sorted(names)
 
     def size(self) -> int:
         """LLEN of the queue."""

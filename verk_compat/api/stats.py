@@ -6,8 +6,8 @@ daily counters.
 
 Keys touched: ``stat:processed``, ``stat:failed`` (GET), ``schedule``, ``retry``, ``dead``
 (ZCARD), ``processes`` (SCARD, SSCAN), ``<identity>`` (HGET busy), ``queues`` (SSCAN),
-``queue:<q>`` (LLEN, LINDEX -1 of ``default``), ``stat:processed:YYYY-MM-DD`` and
-``stat:failed:YYYY-MM-DD`` (MGET).
+``queue:*`` (SCAN), ``queue:<q>`` (LLEN, LINDEX -1 of ``default``), ``stat:processed:YYYY-MM-DD``
+and ``stat:failed:YYYY-MM-DD`` (MGET).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from redis import Redis
 
+from verk_compat.api.queue import Queue
 from verk_compat.api.records import Base
 from verk_compat.api.values import DayStat, as_int, day_range, history_rows, payload_latency
 from verk_compat.codec.job import now
@@ -37,7 +38,7 @@ class Stats(Base):
         processes_size: SCARD of ``processes``.
         default_queue_latency: Seconds the oldest job of ``default`` has waited.
         workers_size: Jobs running (sum of each process's ``busy``); ``busy`` is the same.
-        enqueued: Jobs waiting in every queue of ``queues``.
+        enqueued: Jobs waiting in every queue (``queues``, and ``queue:*`` lists: Verk's).
         queues: Queue name -> length, longest first (``Stats#queues``).
     """
 
@@ -79,7 +80,7 @@ class Stats(Base):
     def _fetch_slow(self) -> None:
         k = self.keys
         processes = [_text(p) for p in self.redis.sscan_iter(k.processes)]
-        names = [_text(q) for q in self.redis.sscan_iter(k.queues)]
+        names = Queue.names(self.redis, k)
         pipe = self.redis.pipeline(transaction=False)
         for identity in processes:
             pipe.hget(k.process(identity), "busy")
