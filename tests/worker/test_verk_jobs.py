@@ -156,3 +156,18 @@ async def test_orphan_recovery_leaves_verk_in_progress_lists(
         await client.aclose()
     assert r.lrange(verk_key, 0, -1) == [b"running in Verk"]
     assert not r.keys("queue:*")
+
+
+async def test_sidekiq_job_moved_by_verks_lua_runs_not_buried(
+    r: redis.Redis, redis_url: str
+) -> None:
+    # A job this project wrote, moved back by Verk's poller: cjson order, \/ and {} for [].
+    moved = (
+        b'{"retry":true,"tags":{},"enqueued_at":1795885364,"class":"AnyWorker","args":{},'
+        b'"jid":"659f3ca31f6da5e51d87a8dc","queue":"default","created_at":1795885411.6713}'
+    )
+    r.lpush(K.queue("default"), moved)
+    seen: list[tuple[str, list[Any]]] = []
+    await run_burst(verk_app(seen), redis_url, {"default": 1})
+    assert seen == [("AnyWorker", [])]
+    assert r.zcard(K.dead) == 0 and not r.keys("inprogress:*") and r.llen(K.queue("default")) == 0
