@@ -116,3 +116,18 @@ def test_sidekiq_to_verk_and_back_loses_nothing(r: redis.Redis) -> None:
             job.queue or "lonely",
         )
     assert again[str(failed.jid)].retry_count == 0  # Sidekiq's count again
+
+
+def test_cli_migrate_both_ways(r: redis.Redis, redis_url: str) -> None:
+    from click.testing import CliRunner
+
+    from verk_compat.cli import main
+
+    load(r, "migrate/01-verk-state-before.json")
+    total = job_census(r, K)
+    for mode in ("verk-to-sidekiq", "sidekiq-to-verk"):
+        out = CliRunner().invoke(main, ["migrate", mode, "--from-url", redis_url])
+        assert out.exit_code == 0, out.output
+        assert f"source held {total} job(s)  OK" in out.output
+    assert len(sidekiq_jobs(r)) == total and not r.keys("inprogress:*")
+    assert all(list(json.loads(raw)) == list(VERK_KEYS) for raw in sidekiq_jobs(r))
