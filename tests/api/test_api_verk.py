@@ -73,6 +73,11 @@ def test_verk_nodes_show_in_processes(r: redis.Redis, redis_url: str) -> None:
     assert 25 <= later.summary(time.time())["beat_age"] <= 35
     out = CliRunner().invoke(main, ["processes", "--redis-url", redis_url])
     assert "37408014322574381747 (verk node)" in out.output
+    quiet = CliRunner().invoke(
+        main, ["processes", "quiet", node.identity, "--redis-url", redis_url]
+    )
+    assert quiet.exit_code != 0 and "Verk node" in quiet.output
+    assert not r.keys("*-signals")
     r.delete(K.verk_node(node.identity))  # expired: the node is gone
     assert list(ProcessSet(r)) == []
 

@@ -58,6 +58,8 @@ def _signal_command(name: str, signal: str, done: str, help_text: str) -> click.
         with session(url, ns) as (client, keys):
             live = ProcessSet(client, keys)
             if live.get(identity) is None:
+                if any(node.identity == identity for node in live.verk_nodes()):
+                    raise click.ClickException(f"{identity!r} is a Verk node: it takes no signals")
                 raise click.ClickException(f"no live process {identity!r} in processes")
             live.signal(identity, signal)
         data = {"identity": identity, "signal": signal}
