@@ -44,7 +44,7 @@ from verk_compat.codec.job import Job, Profile, check_args, now
 from verk_compat.codec.ruby_json import dumps
 from verk_compat.codec.timestamps import score
 from verk_compat.codec.verk import new_verk_jid as verk_jid
-from verk_compat.codec.verk import verk_from_job
+from verk_compat.codec.verk_write import verk_from_job
 from verk_compat.errors import InvalidJob, VerkError
 from verk_compat.keys import Keys, ResqueKeys
 

@@ -10,8 +10,7 @@ Entry points:
       Verk/Sidekiq Redis (a :class:`VerkJob` or a Sidekiq ``Job``).
     * :class:`VerkJob`: decode, change, and :meth:`VerkJob.encode` as Verk's ``Job.encode``.
     * :func:`decode_verk1`: a Verk payload as a Sidekiq-shaped job (migration, admin API).
-    * :func:`verk_from_job`: a Sidekiq job written as Verk writes jobs (the client's Verk target,
-      the ``sidekiq-to-verk`` migration).
+    * :func:`verk_compat.codec.verk_write.verk_from_job`: a Sidekiq job as Verk writes jobs.
     * :func:`normalize_cjson`: ``"args":{}`` / ``"tags":{}`` (Verk's Lua re-encoding an empty
       array) read as ``[]``, as Verk's own decode does.
 
@@ -28,7 +27,6 @@ from typing import Annotated, Any, Protocol, TypeVar
 import msgspec
 
 from verk_compat.codec._schema import KEY_TO_NAME, invalid
-from verk_compat.codec.backtrace import decode_backtrace
 from verk_compat.codec.ruby_json import check_args
 from verk_compat.codec.timestamps import to_seconds
 from verk_compat.errors import InvalidJob
@@ -53,47 +51,15 @@ class JobClass(Protocol[_J_co]):
     def decode(self, raw: bytes | str) -> _J_co: ...
 
 
-class SidekiqFields(Protocol):
-    """What :func:`verk_from_job` reads of a Sidekiq :class:`~verk_compat.codec.job.Job`."""
-
-    @property
-    def class_name(self) -> str: ...
-    @property
-    def args(self) -> list[Any]: ...
-    @property
-    def jid(self) -> str | None: ...
-    @property
-    def queue(self) -> str | None: ...
-    @property
-    def retry(self) -> bool | int | None: ...
-    @property
-    def retry_count(self) -> int | None: ...
-    @property
-    def error_message(self) -> str | None: ...
-    @property
-    def error_backtrace(self) -> str | None: ...
-    @property
-    def created_at(self) -> float | None: ...
-    @property
-    def failed_at(self) -> float | None: ...
-    @property
-    def retried_at(self) -> float | None: ...
-    @property
-    def extra(self) -> dict[str, msgspec.Raw]: ...
-
-
 __all__ = [
     "DEFAULT_MAX_RETRY_COUNT",
     "VERK_KEYS",
     "JobClass",
-    "SidekiqFields",
     "VerkJob",
     "decode_verk1",
     "is_verk",
-    "max_retry_count_of",
     "new_verk_jid",
     "normalize_cjson",
-    "verk_from_job",
 ]
 
 #: Verk's keys in the order its JSON encoder writes them (alphabetical).
@@ -362,70 +328,3 @@ def decode_verk1(cls: JobClass[_J], raw: bytes) -> _J:
         if args is not None and not bytes(args).startswith(b'"'):
             return cls.decode(raw)
     return VerkJob.decode(raw).to_job(cls)
-
-
-#: Sidekiq fields Verk has no place for (a Verk node drops them when it rewrites a job).
-SIDEKIQ_ONLY = ("backtrace", "tags", "retry_queue", "dead", "retry_for", "wrapped", "bid")
-
-
-def max_retry_count_of(retry: object, *, scheduled: bool = False) -> int | None:
-    """Verk's ``max_retry_count`` for a Sidekiq ``retry``: ``N`` -> N, ``False`` -> 0 (dead at
-    the first failure: Verk never discards), ``True`` -> 25 (``Verk.enqueue``'s default) or,
-    for a scheduled job, null (``Verk.schedule`` leaves it null; Verk reads null as 25)."""
-    if isinstance(retry, bool) or retry is None:
-        if retry is False:
-            return 0
-        return None if scheduled else DEFAULT_MAX_RETRY_COUNT
-    if isinstance(retry, int):
-        return retry
-    return None if scheduled else DEFAULT_MAX_RETRY_COUNT  # a float retry: Sidekiq's default
-
-
-def _seconds(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _plain(backtrace: str | None) -> str | None:
-    """Sidekiq's base64/zlib backtrace as Verk's plain text (one frame per line)."""
-    if backtrace is None:
-        return None
-    try:
-        return "".join(f"    {line}\n" for line in decode_backtrace(backtrace))
-    except InvalidJob:
-        return backtrace  # already plain text
-
-
-def verk_from_job(
-    job: SidekiqFields, *, enqueued_at: float | None, scheduled: bool = False, strict: bool = False
-) -> VerkJob:
-    """``job`` as a Verk job: ``Verk.enqueue``'s shape (``Verk.schedule``'s with ``scheduled``).
-
-    ``retry`` becomes ``max_retry_count`` (:func:`max_retry_count_of`); Sidekiq's 0-based
-    ``retry_count`` becomes Verk's 1-based one; timestamps integer seconds; a missing jid a Verk
-    jid; Sidekiq's encoded backtrace plain text. With ``strict`` (the client), a Sidekiq-only
-    field or an unknown key is refused instead of dropped.
-
-    Raises:
-        InvalidJob: ``strict`` and the job has a field Verk cannot carry.
-    """
-    if strict:
-        for name in SIDEKIQ_ONLY:
-            if getattr(job, name) is not None:
-                raise InvalidJob(f"{name}: the Verk target has no place for it", field=name)
-        if job.extra:
-            key = next(iter(job.extra))
-            raise InvalidJob(f"{key}: the Verk target has no place for it", field=key)
-    return VerkJob(
-        job.class_name,
-        list(job.args),
-        jid=job.jid or new_verk_jid(),
-        queue=job.queue,
-        retry_count=0 if job.retry_count is None else job.retry_count + 1,
-        max_retry_count=max_retry_count_of(job.retry, scheduled=scheduled),
-        error_message=job.error_message,
-        error_backtrace=_plain(job.error_backtrace),
-        created_at=None if strict else _seconds(job.created_at),
-        enqueued_at=_seconds(enqueued_at),
-        failed_at=_seconds(job.failed_at),
-        retried_at=_seconds(job.retried_at),
-    )

@@ -28,7 +28,8 @@ from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
 from verk_compat.codec.quarantine import quarantine_entry
 from verk_compat.codec.timestamps import score
-from verk_compat.codec.verk import VerkJob, normalize_cjson, verk_from_job
+from verk_compat.codec.verk import VerkJob, normalize_cjson
+from verk_compat.codec.verk_write import verk_from_job
 from verk_compat.errors import InvalidJob
 
 __all__ = [
