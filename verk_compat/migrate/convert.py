@@ -248,11 +248,11 @@ def verk1_to_sidekiq(
 def sidekiq_to_verk(raw: bytes, queue: str | None = None, *, scheduled: bool = False) -> Converted:
     """Convert a Sidekiq payload to Verk 1.x; a payload that is already Verk's is kept as is.
 
-    Via :func:`~verk_compat.codec.verk.verk_from_job`: the 13 Verk keys alphabetically, ``args``
-    as a JSON string, ``max_retry_count`` from ``retry``, ``retry_count`` plus one (Verk counts
-    from 1), integer-second timestamps, plain-text backtrace; ``enqueued_at`` null for a
-    ``schedule`` member (``scheduled``), as ``Verk.schedule`` writes it. Keys Verk has no place
-    for (``tags``, ``backtrace``, ...) are dropped, as a Verk node drops them.
+    Via :func:`~verk_compat.codec.verk_write.verk_from_job`: the 13 Verk keys alphabetically,
+    ``args`` as a JSON string, ``max_retry_count`` from ``retry``, ``retry_count`` plus one
+    (Verk counts from 1), integer-second timestamps, plain-text backtrace; ``enqueued_at`` null
+    for a ``schedule`` member (``scheduled``), as ``Verk.schedule`` writes it. Keys Verk has no
+    place for (``tags``, ``backtrace``, ...) are dropped, as a Verk node drops them.
 
     Raises:
         InvalidJob: neither a valid Sidekiq nor a valid Verk payload, or no queue.
