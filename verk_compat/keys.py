@@ -123,10 +123,27 @@ class Keys:
             raise ValueError(f"not an in-progress key: {text!r}")
         return parts[0], ":".join(parts[1:])
 
+    # -- Verk 1.x nodes (read only: listed by the admin API) ------------------------------------
+
+    @property
+    def verk_nodes(self) -> str:
+        """SET of Verk node ids (Verk with ``generate_node_id: true``)."""
+        return self._k("verk_nodes")
+
+    def verk_node(self, node_id: str) -> str:
+        """STRING ``alive`` a Verk node keeps with PSETEX (twice its heartbeat)."""
+        return self._k(f"verk:node:{node_id}")
+
+    def verk_node_queues(self, node_id: str) -> str:
+        """SET of the queues a Verk node serves."""
+        return self._k(f"verk:node:{node_id}:queues")
+
     # -- migration (verk_compat.migrate) -------------------------------------------------------
 
     def quarantine(self, source: str) -> str:
-        """LIST of payloads a migration could not convert, from source key ``source``.
+        """LIST of payloads a migration could not convert, from source key ``source``; also
+        the due ``retry``/``schedule`` members the poller could not read (``source`` = the set's
+        name).
 
         Each element is a JSON wrapper ``{"reason","source_key","raw"}`` (RPUSH, oldest first).
         """

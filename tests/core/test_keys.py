@@ -124,3 +124,15 @@ def test_resque_keys() -> None:
     assert keys.queues == "resque:queues"
     assert keys.failed == "resque:failed"
     assert ResqueKeys(namespace="app").queue("x") == "app:queue:x"
+
+
+def test_verk_keys_match_recorded_verk_state() -> None:
+    from tests.support.verk_dump import dump
+
+    keys = Keys()
+    state = dump("02-processing.json")
+    [node] = [m["text"] for m in state[keys.verk_nodes]["members"]]
+    assert keys.verk_node(node) in state and keys.verk_node_queues(node) in state
+    assert keys.inprogress("default", node) in state
+    assert keys.quarantine("retry") == "verk:quarantine:retry"
+    assert Keys("ns").verk_node("1") == "ns:verk:node:1"

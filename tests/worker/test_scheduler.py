@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import redis
 import redis.asyncio
 
 from tests.support.garbage import deep_args, deep_object, holders
+from tests.support.replies import zmembers
+from tests.support.verk_dump import load, members
 from verk_compat.codec.job import Job
+from verk_compat.codec.verk import VerkJob
 from verk_compat.keys import Keys
 from verk_compat.worker.orphans import recover_orphans
 from verk_compat.worker.scheduler import Scheduler
@@ -61,13 +65,56 @@ async def test_racing_pollers_never_double_a_job(r: redis.Redis, redis_url: str)
     assert r.zcard(K.schedule) == 0
 
 
-async def test_undecodable_scheduled_member_goes_to_dead(
+async def test_unreadable_member_goes_to_quarantine_with_its_reason_never_dead(
     r: redis.Redis, ar: redis.asyncio.Redis
 ) -> None:
     r.zadd(K.schedule, {b"not json": 1.0})
+    r.zadd(K.retry, {b'{"queue":7}': 1.0})
     await Scheduler(ar, K).poll()
-    assert r.zrange(K.dead, 0, -1) == [b"not json"]
-    assert r.zcard(K.schedule) == 0
+    assert r.zcard(K.dead) == 0
+    assert r.zcard(K.schedule) == 0 and r.zcard(K.retry) == 0
+    [entry] = r.lrange(K.quarantine("schedule"), 0, -1)
+    wrapped = json.loads(entry)
+    assert wrapped["raw"] == "not json" and wrapped["source_key"] == "schedule"
+    assert "JSON" in wrapped["reason"]
+    [other] = r.lrange(K.quarantine("retry"), 0, -1)
+    assert json.loads(other)["raw"] == '{"queue":7}'
+
+
+async def test_json_with_a_queue_goes_there_byte_for_byte(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    odd = b'{"queue":"elsewhere","class":5,"payload":"not a Sidekiq job"}'
+    r.zadd(K.retry, {odd: 1.0})
+    assert await Scheduler(ar, K).poll() == 1
+    assert r.lrange(K.queue("elsewhere"), 0, -1) == [odd]
+    assert r.zcard(K.dead) == 0
+
+
+async def test_verk_members_go_back_to_their_queue_in_verks_format(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    data = load(r, "02-processing.json")
+    dead_before = r.zrange(K.dead, 0, -1)
+    due = members(data, "retry") + members(data, "schedule")
+    for zset in (K.retry, K.schedule):
+        r.zadd(zset, dict.fromkeys(zmembers(r, zset), 1.0))
+    # A worker serving an unrelated queue polls the shared sets.
+    assert await Scheduler(ar, K).poll() == len(due)
+    assert r.zrange(K.dead, 0, -1) == dead_before
+    assert not r.keys("verk:quarantine:*")
+    pushed = r.lrange(K.queue("default"), 0, -1)
+    assert len(pushed) == len(due)
+    by_jid = {VerkJob.decode(raw).jid: raw for raw in pushed}
+    for raw in due:
+        before = VerkJob.decode(raw)
+        after = by_jid[before.jid]
+        if before.enqueued_at is not None:
+            assert after == raw  # a retry goes back untouched
+        else:  # Verk.schedule's null enqueued_at is set, as Verk's poller does
+            job = VerkJob.decode(after)
+            assert job.enqueued_at is not None and job.args == before.args
+            assert list(json.loads(after)) == sorted(json.loads(raw))
 
 
 async def test_jittered_interval(ar: redis.asyncio.Redis, r: redis.Redis) -> None:
@@ -104,19 +151,21 @@ async def test_orphan_recovery_skips_while_another_holds_the_lock(
     assert r.get(K.orphan_lock) == b"someone"
 
 
-async def test_member_that_cannot_be_re_encoded_goes_to_dead_and_the_rest_moves(
+async def test_member_that_cannot_be_re_encoded_goes_to_its_queue_untouched(
     r: redis.Redis, ar: redis.asyncio.Redis
 ) -> None:
     """Review finding: a member that decodes but cannot be written back under the profile
     (here ``created_at`` 1e308 s has no integer-ms form for ``sidekiq8``) raised out of
     ``poll`` with an error that ``run`` does not catch: the poller task died silently and no
-    scheduled job or retry of this process moved again. It goes to ``dead`` untouched now."""
+    scheduled job or retry of this process moved again. It is a readable job, so it goes to its
+    queue (``default`` without one) untouched, as Sidekiq's poller would push it."""
     poison = b'{"class":"A","args":[],"jid":"0123456789abcdef01234567","created_at":1e308}'
     good = Job.new("B", [1]).encode()
     r.zadd(K.schedule, {poison: 1.0, good: 2.0})
     assert await Scheduler(ar, K, profile="sidekiq8").poll() == 2
-    assert r.zrange(K.dead, 0, -1) == [poison]
-    assert r.llen(K.queue("default")) == 1
+    assert r.zcard(K.dead) == 0
+    assert poison in r.lrange(K.queue("default"), 0, -1)
+    assert r.llen(K.queue("default")) == 2
     assert r.zcard(K.schedule) == 0
 
 

@@ -1,16 +1,22 @@
 """``ProcessSet``: live worker processes (Ruby Sidekiq's or verk-compat's), and their signals.
 
 A process is listed when its identity is in ``processes`` and its ``<identity>`` hash still has
-``info`` (docs/wire.md §4.8). ``quiet``/``stop`` do what ``Sidekiq::Process#quiet!``/``#stop!`` do:
-one MULTI of ``LPUSH <identity>-signals TSTP|TERM`` and ``EXPIRE <identity>-signals 60``; the
-process pops it at its next heartbeat.
+``info`` (docs/wire.md §4.8). Live Verk nodes (in ``verk_nodes`` with ``verk:node:<id>`` still
+set) follow, as :class:`Process` with ``kind`` ``"verk"``: their queues from
+``verk:node:<id>:queues``, ``busy`` from their in-progress lists, ``beat`` estimated from the
+key's remaining TTL (Verk sets it for 60 s every 30 s); they take no signals.
+``quiet``/``stop`` do what ``Sidekiq::Process#quiet!``/``#stop!`` do: one MULTI of
+``LPUSH <identity>-signals TSTP|TERM`` and ``EXPIRE <identity>-signals 60``; the process pops it
+at its next heartbeat.
 
-Keys touched: ``processes`` (SSCAN, SCARD, SREM in :meth:`ProcessSet.cleanup`),
+Keys touched: ``processes`` (SSCAN, SCARD, SREM in :meth:`ProcessSet.cleanup`), ``verk_nodes``,
+``verk:node:<id>`` (PTTL), ``verk:node:<id>:queues``, ``inprogress:<q>:<id>`` (LLEN),
 ``<identity>`` (HMGET), ``<identity>-signals`` (LPUSH, EXPIRE), ``process_cleanup`` (SET NX EX).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +44,8 @@ __all__ = ["FIELDS", "SIGNAL_TTL", "Process", "ProcessSet"]
 FIELDS = ("info", "busy", "beat", "quiet", "rss", "rtt_us", "concurrency")
 #: Seconds a signal waits for the process (Sidekiq's EXPIRE).
 SIGNAL_TTL = 60
+#: Seconds of life a Verk node gives ``verk:node:<id>`` at each heartbeat (PSETEX).
+VERK_NODE_TTL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,8 @@ class Process:
     rtt_us: int
     concurrency: int
     problems: tuple[str, ...] = ()
+    #: ``"sidekiq"`` (Ruby Sidekiq or verk-compat) or ``"verk"`` (an Elixir Verk node).
+    kind: str = "sidekiq"
 
     @property
     def queues(self) -> list[str]:
@@ -72,6 +82,7 @@ class Process:
         ``beat`` could not be read)."""
         data = {
             "identity": shown(self.identity),
+            "kind": self.kind,
             "hostname": self.info.get("hostname"),
             "pid": self.info.get("pid"),
             "tag": self.tag,
@@ -167,6 +178,32 @@ class ProcessSet(Base):
             process = build_process(identity, values)
             if process is not None:
                 yield process
+        yield from self.verk_nodes()
+
+    def verk_nodes(self, now: float | None = None) -> Iterator[Process]:
+        """Live Verk nodes (``verk:node:<id>`` not expired), as processes of kind ``verk``."""
+        stamp = time.time() if now is None else now
+        ids = sorted(text(m) for m in self.redis.smembers(self.keys.verk_nodes))
+        pipe = self.redis.pipeline(transaction=False)
+        for node in ids:
+            pipe.pttl(self.keys.verk_node(node))
+            pipe.smembers(self.keys.verk_node_queues(node))
+        replies = pipe.execute()
+        live = []
+        for i, node in enumerate(ids):
+            ttl, queues = int(replies[2 * i]), sorted(text(q) for q in replies[2 * i + 1])
+            if ttl != -2:  # -2: the key expired, the node is gone
+                live.append((node, ttl, queues))
+        pipe = self.redis.pipeline(transaction=False)
+        for node, _, queues in live:
+            for queue in queues:
+                pipe.llen(self.keys.inprogress(queue, node))
+        lengths = iter(pipe.execute())
+        for node, ttl, queues in live:
+            busy = sum(int(next(lengths)) for _ in queues)
+            age = VERK_NODE_TTL - ttl / 1000 if ttl >= 0 else 0.0
+            info = {"identity": node, "queues": queues, "verk_node": True}
+            yield Process(node, info, busy, stamp - max(0.0, age), False, 0, 0, 0, kind="verk")
 
     def get(self, identity: str) -> Process | None:
         """The live process ``identity``, or ``None``."""

@@ -1,7 +1,8 @@
 """``Queue``: one Sidekiq queue list, as ``Sidekiq::Queue`` sees it.
 
 Keys touched: ``queues`` (SSCAN, SREM on clear), ``queue:<name>`` (LLEN, LINDEX -1, LRANGE,
-LREM of exact bytes, UNLINK on clear); all under the namespace of ``keys``.
+LREM of exact bytes, UNLINK on clear), ``queue:*`` (SCAN: Verk's queues are in no ``queues``
+set); all under the namespace of ``keys``.
 """
 
 from __future__ import annotations
@@ -42,21 +43,32 @@ class Queue(Base):
     def all(
         cls, redis: Redis, keys: Keys | None = None, problems: list[str] | None = None
     ) -> list[Queue]:
-        """Every queue named in the ``queues`` set, sorted by name.
+        """Every queue (see :meth:`names`), sorted by name.
 
         Names that are not UTF-8 are kept exactly (see :func:`~verk_compat.api.values.text`).
-        When ``queues`` is not a set, none: the reason is appended to ``problems`` if given,
-        else the ``ResponseError`` is raised.
+        When ``queues`` is not a set, only the ``queue:*`` lists: the reason is appended to
+        ``problems`` if given, else the ``ResponseError`` is raised.
         """
         keys = keys or Keys()
+        return [cls(redis, name, keys=keys) for name in cls.names(redis, keys, problems)]
+
+    @staticmethod
+    def names(
+        redis: Redis, keys: Keys | None = None, problems: list[str] | None = None
+    ) -> list[str]:
+        """Queue names in the ``queues`` set, and those of ``queue:*`` lists that are missing
+        from it (Verk writes no ``queues`` set), sorted."""
+        keys = keys or Keys()
         try:
-            names = sorted(text(n) for n in redis.sscan_iter(keys.queues))
+            names = {text(n) for n in redis.sscan_iter(keys.queues)}
         except ResponseError as exc:
             if problems is None:
                 raise
             problems.append(f"unreadable {keys.queues}: {exc}")
-            return []
-        return [cls(redis, name, keys=keys) for name in names]
+            names = set()
+        found = redis.scan_iter(match=keys.queue_pattern(), _type="list")
+        names |= {keys.queue_name(text(key)) for key in found}
+        return sorted(names)
 
     def size(self) -> int:
         """LLEN of the queue."""

@@ -9,6 +9,9 @@ action names a member by its exact bytes as read (docs/wire.md §3.6) and is ato
 * ``kill``: ``lua/kill.lua`` ZREMs the member and, only if it was removed, ZADDs the same bytes
   to ``dead`` scored now, trimmed like ``DeadSet#kill`` (180 days, 10,000 jobs).
 
+A Verk member (``args`` a JSON string) is listed in Sidekiq terms and pushed back in Verk's
+format (``enqueued_at`` now, in integer seconds; Verk's ``retry_count`` kept, as Verk keeps it).
+
 Keys touched: ``schedule``, ``retry``, ``dead`` (ZCARD, ZREVRANGE, ZSCAN, ZREM, UNLINK, and the
 scripts), ``queue:<q>`` and ``queues`` (LPUSH/SADD through ``enqueue_due``).
 """
@@ -21,8 +24,9 @@ from typing import Any, ClassVar
 from redis import Redis
 
 from verk_compat.api.records import Base, SortedEntry
-from verk_compat.api.values import decode_or_none, retry_payload, scan_pattern
+from verk_compat.api.values import decode_or_none, retry_payload, scan_pattern, verk_requeue
 from verk_compat.codec.job import Profile, now
+from verk_compat.codec.verk import is_verk
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import Arg, dead_trim, script
@@ -120,9 +124,13 @@ class JobSet(Base):
         if job is None:
             raise InvalidJob(f"{self.name}: member is not a job payload", raw=entry.raw)
         stamp = now()
-        queue, fresh = retry_payload(job, now=stamp, decrement=decrement)
+        if is_verk(entry.raw):
+            queue, payload = verk_requeue(entry.raw, stamp)
+        else:
+            queue, fresh = retry_payload(job, now=stamp, decrement=decrement)
+            payload = fresh.encode(self.profile)
         keys = [self.key, self.keys.queue(queue), self.keys.queues, self.keys.dead]
-        args: list[Arg] = [entry.raw, fresh.encode(self.profile), queue, stamp]
+        args: list[Arg] = [entry.raw, payload, queue, stamp]
         return script("enqueue_due")(client, keys, args)
 
     def _push_all(self, *, decrement: bool) -> int:

@@ -6,8 +6,8 @@ daily counters.
 
 Keys touched: ``stat:processed``, ``stat:failed`` (GET), ``schedule``, ``retry``, ``dead``
 (ZCARD), ``processes`` (SCARD, SSCAN), ``<identity>`` (HGET busy), ``queues`` (SSCAN),
-``queue:<q>`` (LLEN, LINDEX -1 of ``default``), ``stat:processed:YYYY-MM-DD`` and
-``stat:failed:YYYY-MM-DD`` (MGET).
+``queue:*`` (SCAN), ``queue:<q>`` (LLEN, LINDEX -1 of ``default``), ``stat:processed:YYYY-MM-DD``
+and ``stat:failed:YYYY-MM-DD`` (MGET).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import ResponseError
 
+from verk_compat.api.queue import Queue
 from verk_compat.api.records import Base
 from verk_compat.api.values import (
     DayStat,
@@ -47,7 +48,7 @@ class Stats(Base):
         processes_size: SCARD of ``processes``.
         default_queue_latency: Seconds the oldest job of ``default`` has waited.
         workers_size: Jobs running (sum of each process's ``busy``); ``busy`` is the same.
-        enqueued: Jobs waiting in every queue of ``queues``.
+        enqueued: Jobs waiting in every queue (``queues``, and ``queue:*`` lists: Verk's).
         queues: Queue name -> length, longest first (``Stats#queues``).
         problems: What could not be read, one line each (counted as 0 instead).
     """
@@ -112,7 +113,7 @@ class Stats(Base):
     def _fetch_slow(self) -> None:
         k = self.keys
         processes = self._members(k.processes)
-        names = self._members(k.queues)
+        names = Queue.names(self.redis, k, self.problems)
         for name in (*processes, *names):
             if shown(name) != name:
                 self.problems.append(f"unreadable name (not UTF-8): {shown(name)}")

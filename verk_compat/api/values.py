@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verk_compat.codec.job import Job
+from verk_compat.codec.verk import VerkJob, is_verk
 from verk_compat.errors import InvalidJob
 
 __all__ = [
@@ -156,9 +157,19 @@ def job_latency(job: Job | None, now: float) -> float:
 
 
 def decode_or_none(raw: bytes) -> Job | None:
-    """The job of ``raw``, or ``None`` when it is not a valid payload (never raises)."""
+    """The job of ``raw``, or ``None`` when it is not a valid payload (never raises).
+
+    A Verk payload (``args`` a JSON string) is read in Sidekiq terms (``decode_verk1``);
+    ``job.raw`` keeps its bytes, so actions still name the exact member.
+    """
     try:
         return Job.decode(raw)
+    except InvalidJob:
+        pass
+    if not is_verk(raw):
+        return None
+    try:
+        return Job.decode_verk1(raw)
     except InvalidJob:
         return None
 
@@ -180,6 +191,17 @@ def retry_payload(job: Job, *, now: float, decrement: bool) -> tuple[str, Job]:
     if decrement and job.retry_count is not None:
         changes["retry_count"] = job.retry_count - 1
     return queue, job.replace(**changes)
+
+
+def verk_requeue(raw: bytes, now: float) -> tuple[str, bytes]:
+    """``(queue, Verk payload to LPUSH)`` for a Verk member leaving a sorted set "now".
+
+    Raises:
+        InvalidJob: not a Verk job.
+    """
+    job = VerkJob.decode(raw)
+    job.enqueued_at = int(now)
+    return job.queue or "default", job.encode()
 
 
 def scan_pattern(text: str) -> str:

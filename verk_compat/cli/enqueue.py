@@ -1,8 +1,8 @@
 """``verk-compat enqueue``: push one job (now, at a time, or in N seconds) and print its jid.
 
 Redis keys written: ``queues`` + ``queue:<q>`` (SADD + LPUSH), ``schedule`` (ZADD) with ``--at``
-or ``--in``; ``resque:queues`` + ``resque:queue:<q>`` with ``--resque`` (see
-:mod:`verk_compat.client.client`).
+or ``--in``; ``resque:queues`` + ``resque:queue:<q>`` with ``--resque``; ``queue:<q>`` /
+``schedule`` in Verk's format with ``--verk`` (see :mod:`verk_compat.client.client`).
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ def _with_flags(options: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any
     help="Timestamp format: float seconds (7) or integer ms (8).",
 )
 @click.option("--resque", is_flag=True, help="Push a Resque job (resque:queue:<q>) instead.")
+@click.option("--verk", is_flag=True, help="Write the job as Verk.enqueue does (Verk 1.x).")
 @click.option("--redis-url", envvar="REDIS_URL", help="Redis URL [env REDIS_URL].")
 def enqueue(
     class_name: str,
@@ -146,6 +147,7 @@ def enqueue(
     namespace: str | None,
     profile: str,
     resque: bool,
+    verk: bool,
     redis_url: str | None,
 ) -> None:
     """Enqueue a job of CLASS with ARGS_JSON (a JSON array) and print its jid."""
@@ -156,7 +158,9 @@ def enqueue(
         raise click.UsageError("give --at or --in, not both")
     flags = {"queue": queue, "retry": parse_retry(retry), "jid": jid}
     options = _with_flags(parse_options(opts), flags)
-    target: Target = "resque" if resque else "sidekiq"
+    if resque and verk:
+        raise click.UsageError("give --resque or --verk, not both")
+    target: Target = "resque" if resque else "verk" if verk else "sidekiq"
     when = parse_at(at) if at is not None else None
     if in_ is not None:
         check_time(time.time() + in_, "--in", in_)

@@ -49,6 +49,10 @@ def render(result: Result) -> str:
         f"check: before {t['before']} = moved {t['moved']} + quarantined {t['quarantined']}"
         f" + unchanged {t['unchanged']} + left {t['left']}"
     )
+    if data["expected"] is not None:
+        check += f"; source held {data['expected']} job(s)"
+        if not result.covered:
+            check += f" but the keys moved held {t['before']}"
     lines.append(check + ("  OK" if data["ok"] else "  MISMATCH (the source changed meanwhile?)"))
     return "\n".join(lines)
 
@@ -102,11 +106,13 @@ def migrate(
     sidekiq-to-resque  queue:Q -> resque:queue:Q as {"class","args"} (order kept)
     namespace          NS:* -> plain keys (--namespace NS), or to --to-namespace
     verk-to-sidekiq    Verk 1.x payloads -> Sidekiq (in place on one server)
+    sidekiq-to-verk    Sidekiq payloads -> Verk 1.x (in place on one server)
     copy               every Sidekiq data key from --from-url to --to-url
 
     --namespace is the Sidekiq target namespace for resque-to-sidekiq and verk-to-sidekiq,
-    the source namespace otherwise. Each job moves exactly once; payloads that cannot be
-    converted go to verk:quarantine:<source key>. Exits 1 if the final count check fails.
+    the source namespace otherwise (sidekiq-to-verk included). Each job moves exactly once;
+    payloads that cannot be converted go to verk:quarantine:<source key>. Exits 1 if the
+    final count check fails.
     """
     try:
         src = _client(resolve(from_url))

@@ -35,7 +35,7 @@ def processes(
     def human() -> str:
         rows = [
             (
-                p["identity"],
+                p["identity"] + (" (verk node)" if p["kind"] == "verk" else ""),
                 ",".join(p["queues"]),
                 p["busy"],
                 p["concurrency"],
@@ -62,6 +62,8 @@ def _signal_command(name: str, signal: str, done: str, help_text: str) -> click.
         with session(url, ns) as (client, keys):
             live = ProcessSet(client, keys)
             if live.get(identity) is None:
+                if any(node.identity == identity for node in live.verk_nodes()):
+                    raise click.ClickException(f"{identity!r} is a Verk node: it takes no signals")
                 raise click.ClickException(f"no live process {identity!r} in processes")
             live.signal(identity, signal)
         data = {"identity": identity, "signal": signal}

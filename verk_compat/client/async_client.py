@@ -29,7 +29,8 @@ usable. A task cancelled between write and read drops its connection (it is out 
 the push may or may not have run.
 
 Redis keys written: ``queues`` (SADD) + ``queue:<q>`` (LPUSH), ``schedule`` (ZADD), or for
-the Resque target ``resque:queues`` (SADD) + ``resque:queue:<q>`` (RPUSH); see
+the Resque target ``resque:queues`` (SADD) + ``resque:queue:<q>`` (RPUSH), the Verk target
+``queue:<q>`` (LPUSH) and ``schedule`` in Verk's format; see
 :mod:`verk_compat.client.client`.
 """
 
@@ -77,7 +78,9 @@ class AsyncClient:
         redis: An existing asyncio client to use (not closed by :meth:`aclose`).
         namespace: redis-namespace style prefix of key names (``resque`` for Resque).
         profile: Wire profile of timestamps: ``sidekiq7`` (float seconds) or ``sidekiq8`` (ms).
-        target: ``sidekiq`` (LPUSH ``queue:<q>``) or ``resque`` (RPUSH ``resque:queue:<q>``).
+        target: ``sidekiq`` (LPUSH ``queue:<q>``), ``resque`` (RPUSH ``resque:queue:<q>``) or
+            ``verk`` (``Verk.enqueue``'s payload, LPUSH ``queue:<q>``; ``retry`` becomes
+            ``max_retry_count``; Sidekiq-only options are refused).
         batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
         middleware: Callables that get each Job before it is pushed and return the Job to push.
 

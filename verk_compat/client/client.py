@@ -27,6 +27,7 @@ Redis keys written (``ns:`` prefixed under a namespace):
 * ``schedule`` (ZSET, ZADD with the score as the decimal string of float epoch seconds; the
   member has neither ``at`` nor ``enqueued_at``);
 * Resque target: ``resque:queues`` (SADD) and ``resque:queue:<q>`` (RPUSH of ``{"class","args"}``).
+* Verk target: ``queue:<q>`` (LPUSH, no ``queues`` set) and ``schedule`` in Verk's format.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Client:
         redis: An existing client to use (not closed by :meth:`close`).
         namespace: redis-namespace style prefix of key names (``resque`` for Resque).
         profile: Wire profile of timestamps: ``sidekiq7`` (float seconds) or ``sidekiq8`` (ms).
-        target: ``sidekiq`` (LPUSH ``queue:<q>``) or ``resque`` (RPUSH ``resque:queue:<q>``).
+        target: ``sidekiq`` (LPUSH ``queue:<q>``), ``resque`` (RPUSH ``resque:queue:<q>``) or
+            ``verk`` (``Verk.enqueue``'s payload, LPUSH ``queue:<q>``; ``retry`` becomes
+            ``max_retry_count``; Sidekiq-only options are refused).
         batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
         middleware: Callables that get each Job before it is pushed and return the Job to push.
 

@@ -13,8 +13,9 @@ of the cost. Calls a template cannot serve (middleware, caller jid or ``created_
 options, schedules, Resque singles) build a codec Job.
 
 Redis keys named: ``queues`` + ``queue:<q>`` (SADD + LPUSH), ``schedule`` (ZADD), or for the
-Resque target ``resque:queues`` + ``resque:queue:<q>`` (SADD + RPUSH); all ``ns:`` prefixed under
-a namespace.
+Resque target ``resque:queues`` + ``resque:queue:<q>`` (SADD + RPUSH), for the Verk target
+``queue:<q>`` (LPUSH of ``Verk.enqueue``'s 13-key payload, no ``queues`` set, as Verk) and
+``schedule`` (ZADD scored by the integer due time); all ``ns:`` prefixed under a namespace.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ from verk_compat.client.template import (
 from verk_compat.codec.job import Job, Profile, check_args, now
 from verk_compat.codec.ruby_json import dumps
 from verk_compat.codec.timestamps import score
+from verk_compat.codec.verk import new_verk_jid as verk_jid
+from verk_compat.codec.verk_write import verk_from_job
 from verk_compat.errors import InvalidJob, VerkError
 from verk_compat.keys import Keys, ResqueKeys
 
 __all__ = [
+    "TARGETS",
     "At",
     "Batch",
     "ClientMiddleware",
@@ -58,7 +62,8 @@ __all__ = [
     "options_of",
 ]
 
-Target = Literal["sidekiq", "resque"]
+Target = Literal["sidekiq", "resque", "verk"]
+TARGETS: tuple[Target, ...] = ("sidekiq", "resque", "verk")
 At = _dt.datetime | float | int
 #: Client middleware: gets each Job before it is pushed and returns the Job to push.
 ClientMiddleware = Callable[[Job], Job]
@@ -143,6 +148,8 @@ class Planner:
     profile: Profile = "sidekiq7"
     batch_size: int = 1000
     middleware: tuple[ClientMiddleware, ...] = ()
+    #: ``verk``: payloads written as ``Verk.enqueue`` / ``Verk.schedule`` write them.
+    target: Target = "sidekiq"
     _templates: dict[str, tuple[Template, str] | None] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -158,8 +165,8 @@ class Planner:
         middleware: Sequence[ClientMiddleware] = (),
     ) -> Planner:
         """A planner for ``target`` (Resque's namespace defaults to ``resque``)."""
-        if target not in ("sidekiq", "resque"):
-            raise ValueError(f"target must be 'sidekiq' or 'resque', not {target!r}")
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, not {target!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         keys: Keys | ResqueKeys
@@ -167,7 +174,7 @@ class Planner:
             keys = ResqueKeys() if namespace is None else ResqueKeys(namespace)
         else:
             keys = Keys(namespace or "")
-        return cls(keys, profile, batch_size, tuple(middleware))
+        return cls(keys, profile, batch_size, tuple(middleware), target)
 
     def job(self, class_name: str, args: Any, options: dict[str, Any]) -> Job:
         """A validated Job (strict_args included), passed through the middleware."""
@@ -182,6 +189,9 @@ class Planner:
         self, class_name: str, args: Any, options: dict[str, Any]
     ) -> tuple[str, Write]:
         """The jid and the push of one job: from a template when possible, else the codec's Job."""
+        if self.target == "verk":
+            job = self.job(class_name, args, {**options, "jid": options.get("jid") or verk_jid()})
+            return str(job.jid), self.push([job])
         jid = os.urandom(12).hex()
         write = self.single(class_name, args, options, jid, now())
         if write is not None:
@@ -255,7 +265,7 @@ class Planner:
         """One bulk push: one ``created_at`` and one ``enqueued_at`` for the batch (push_bulk)."""
         created = options.get("created_at") or (now() if stamp is None else stamp)
         opts = {**options, "created_at": created}
-        if self.middleware:
+        if self.middleware or self.target == "verk":
             return self._push_jobs(class_name, batch, opts, stamp)
         template = Job.new(class_name, [ARGS_MARK], **{**opts, "jid": JID_MARK})
         queue = template.queue or ""
@@ -271,7 +281,8 @@ class Planner:
     def _push_jobs(
         self, class_name: str, batch: Batch, opts: dict[str, Any], stamp: float | None
     ) -> Write:
-        pairs = zip(batch.source, batch.jids, strict=True)
+        jids = [verk_jid() for _ in batch.jids] if self.target == "verk" else batch.jids
+        pairs = zip(batch.source, jids, strict=True)
         return self.push([self.job(class_name, a, {**opts, "jid": j}) for a, j in pairs], stamp)
 
     def push(self, jobs: Sequence[Job], stamp: float | None = None) -> Write:
@@ -280,8 +291,15 @@ class Planner:
         if isinstance(self.keys, ResqueKeys):
             return self._write(queue, [job.encode_resque() for job in jobs])
         stamp = now() if stamp is None else stamp
+        if self.target == "verk":
+            made = [verk_from_job(job, enqueued_at=stamp, strict=True) for job in jobs]
+            return self._verk_lpush(queue, [job.encode() for job in made])
         payloads = [job.replace(enqueued_at=stamp).encode(self.profile) for job in jobs]
         return self._write(queue, payloads)
+
+    def _verk_lpush(self, queue: str, payloads: list[bytes]) -> Write:
+        """LPUSH ``queue:<q>`` only: Verk writes no ``queues`` set."""
+        return Write("LPUSH", self.keys.queue(queue), payloads)
 
     def _write(self, queue: str, payloads: list[bytes]) -> Write:
         if isinstance(self.keys, ResqueKeys):
@@ -297,6 +315,9 @@ class Planner:
             return self.push([job])
         if isinstance(self.keys, ResqueKeys):
             raise VerkError("the Resque target cannot schedule jobs (Resque has no schedule set)")
+        if self.target == "verk":  # Verk.schedule: integer due time, null enqueued_at
+            made = verk_from_job(job, enqueued_at=None, scheduled=True, strict=True)
+            return Write("ZADD", self.keys.schedule, (str(int(at)), made.encode()))
         payload = job.replace(enqueued_at=None).encode(self.profile)
         return Write("ZADD", self.keys.schedule, (score(at), payload))
 

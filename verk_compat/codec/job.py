@@ -11,6 +11,8 @@ Decisions:
     * ``retry`` as a JSON float (``5.0``): accepted, read as ``True`` (Sidekiq: truthy and not an
       Integer, so the default maximum); the token is kept on re-encode. A string is refused.
     * ``null`` for an optional key is read as absent (and kept on re-encode while unchanged).
+    * ``"args":{}`` / ``"tags":{}`` (Verk's Lua re-encoding an empty array with cjson) read as
+      ``[]``; ``raw`` keeps the stored bytes, :meth:`Job.encode` writes ``[]``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from verk_compat.codec.jid import new_jid
 from verk_compat.codec.profiles import PROFILES, Profile, rules
 from verk_compat.codec.ruby_json import ENCODER, check_args, rubify
 from verk_compat.codec.timestamps import now
+from verk_compat.codec.verk import normalize_cjson
 from verk_compat.errors import InvalidJob
 
 if TYPE_CHECKING:
@@ -156,7 +159,16 @@ class Job:
         try:
             wire = _WIRE_DEC.decode(data)
         except msgspec.DecodeError as exc:
-            raise invalid(exc, data) from None
+            # Verk's Lua re-encodes moved jobs with cjson, which writes an empty array as {}.
+            try:
+                fixed = normalize_cjson(data)
+            except Exception as inner:  # nesting too deep even to look: a bad job
+                raise unreadable(inner, data) from None
+            if fixed is None:
+                raise invalid(exc, data) from None
+            job = cls.decode(fixed)
+            job.raw = data  # the stored bytes; encode() writes the [] form
+            return job
         except Exception as exc:  # RecursionError (deep nesting), MemoryError, ...: still a bad job
             raise unreadable(exc, data) from None
         job = cls.__new__(cls)

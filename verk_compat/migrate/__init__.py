@@ -1,4 +1,4 @@
-"""Queue migrations: Resque <-> Sidekiq, namespaced <-> plain, Verk 1.x -> Sidekiq, Redis A -> B.
+"""Queue migrations: Resque <-> Sidekiq, namespaced <-> plain, Verk 1.x <-> Sidekiq, Redis A -> B.
 
 :func:`migrate` builds a plan (:mod:`.plans`), runs it (:mod:`.engine`) and returns a
 :class:`Result` with per-key counts and the final count check
@@ -32,12 +32,20 @@ from verk_compat.migrate.engine import Hook, Migrator, Unit, UnitReport, same_se
 
 __all__ = ["MODES", "Mode", "Result", "Unit", "UnitReport", "migrate"]
 
-Mode = Literal["resque-to-sidekiq", "sidekiq-to-resque", "namespace", "verk-to-sidekiq", "copy"]
+Mode = Literal[
+    "resque-to-sidekiq",
+    "sidekiq-to-resque",
+    "namespace",
+    "verk-to-sidekiq",
+    "sidekiq-to-verk",
+    "copy",
+]
 MODES: tuple[Mode, ...] = (
     "resque-to-sidekiq",
     "sidekiq-to-resque",
     "namespace",
     "verk-to-sidekiq",
+    "sidekiq-to-verk",
     "copy",
 )
 
@@ -50,14 +58,22 @@ class Result:
     dry_run: bool
     reports: list[UnitReport] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Jobs counted in the source's keys before the run (verk-to-sidekiq without ``--queue``).
+    expected: int | None = None
 
     def total(self, name: str) -> int:
         return sum(int(getattr(rep, name)) for rep in self.reports)
 
     @property
+    def covered(self) -> bool:
+        """The keys moved held every job the source had (``expected``), when it was counted."""
+        return self.expected is None or self.total("before") == self.expected
+
+    @property
     def ok(self) -> bool:
-        """The count check holds for every key (false if the source changed meanwhile)."""
-        return all(rep.ok for rep in self.reports)
+        """The count check holds for every key, and no job was left in a key nobody moved
+        (false if the source changed meanwhile)."""
+        return self.covered and all(rep.ok for rep in self.reports)
 
     def as_dict(self) -> dict[str, Any]:
         names = ("before", "moved", "quarantined", "unchanged", "left", "conflicts", "recovered")
@@ -65,6 +81,7 @@ class Result:
             "mode": self.mode,
             "dry_run": self.dry_run,
             "ok": self.ok,
+            "expected": self.expected,
             "totals": {name: self.total(name) for name in names},
             "keys": [rep.as_dict() for rep in self.reports],
             "skipped": self.skipped,
@@ -93,8 +110,8 @@ def migrate(
         src: The source Redis.
         dst: The target Redis; ``None`` (or the same server and database) for one server.
         namespace: Sidekiq namespace: the target's for ``resque-to-sidekiq`` and
-            ``verk-to-sidekiq``, the source's for ``sidekiq-to-resque``, ``namespace`` and
-            ``copy``.
+            ``verk-to-sidekiq``, the source's for ``sidekiq-to-resque``, ``sidekiq-to-verk``,
+            ``namespace`` and ``copy``.
         to_namespace: ``namespace`` mode only: the target namespace ("" = plain keys).
         resque_namespace: Resque's namespace (``resque``).
         queues: Only these queues (default: every queue found).
@@ -132,7 +149,10 @@ def migrate(
         plan = plans.verk1(
             src, in_place=in_place, namespace=namespace, queues=queues, profile=profile
         )
+    elif mode == "sidekiq-to-verk":
+        in_place = local and not namespace
+        plan = plans.to_verk(src, in_place=in_place, namespace=namespace, queues=queues)
     else:
         raise ValueError(f"unknown migration {mode!r}; expected one of {MODES}")
     migrator = Migrator(src, None if local else dst, dry_run=dry_run, progress=progress, hook=hook)
-    return Result(mode, dry_run, migrator.run(plan.units), plan.skipped)
+    return Result(mode, dry_run, migrator.run(plan.units), plan.skipped, plan.expected)

@@ -8,13 +8,13 @@ Formats (docs/wire.md §5 for Resque, §2 for Sidekiq, §6 for Verk 1.x):
     * Resque job ``{"class","args"}``; Resque failure ``{"failed_at": "%Y/%m/%d %H:%M:%S %Z",
       "payload", "exception", "error", "backtrace": [..], "worker", "queue"}``.
     * Sidekiq job: any payload :meth:`Job.decode` accepts.
-    * Verk 1.x job: all 13 Verk keys (``max_retry_count``, ``finished_at``, ...), ``args`` a JSON
-      string; ``retry_count`` counts from 1 where Sidekiq counts from 0.
+    * Verk 1.x job (read by ``verk1_to_sidekiq``, written by ``sidekiq_to_verk``): all 13 Verk
+      keys (``max_retry_count``, ``finished_at``, ...), ``args`` a JSON string;
+      ``retry_count`` counts from 1 where Sidekiq counts from 0.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 import time
@@ -27,7 +27,10 @@ from verk_compat.codec._schema import unreadable
 from verk_compat.codec.backtrace import decode_backtrace, encode_backtrace
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.job import Job, Profile
+from verk_compat.codec.quarantine import quarantine_entry
 from verk_compat.codec.timestamps import score
+from verk_compat.codec.verk import VerkJob, normalize_cjson
+from verk_compat.codec.verk_write import verk_from_job
 from verk_compat.errors import InvalidJob
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "resque_failure_to_sidekiq",
     "resque_to_sidekiq",
     "sidekiq_to_resque",
+    "sidekiq_to_verk",
     "verk1_to_sidekiq",
 ]
 
@@ -187,7 +191,8 @@ def sidekiq_to_resque(raw: bytes) -> Converted:
 
 
 def is_verk1(raw: bytes) -> bool:
-    """Whether ``raw`` looks like a Verk 1.x payload (Verk-only keys or a string ``args``).
+    """Whether ``raw`` is a Verk 1.x payload: a string ``args``, or Verk-only keys and no
+    ``retry`` (a Sidekiq job carrying a ``max_retry_count`` for Verk is still a Sidekiq job).
 
     Raises:
         InvalidJob: not a JSON object.
@@ -199,11 +204,9 @@ def is_verk1(raw: bytes) -> bool:
     except Exception as exc:  # RecursionError (nesting too deep), ...
         raise unreadable(exc, raw) from None
     args = tokens.get("args")
-    return (
-        "max_retry_count" in tokens
-        or "finished_at" in tokens
-        or (args is not None and bytes(args).startswith(b'"'))
-    )
+    if args is not None and bytes(args).startswith(b'"'):
+        return True
+    return "retry" not in tokens and ("max_retry_count" in tokens or "finished_at" in tokens)
 
 
 def _backtrace(text: str) -> str:
@@ -228,8 +231,8 @@ def verk1_to_sidekiq(
         InvalidJob: neither a valid Verk nor a valid Sidekiq payload.
     """
     if not is_verk1(raw):
-        Job.decode(raw)  # validate only
-        return Converted(raw)
+        job = Job.decode(raw)  # validates; cjson's {} (Verk's Lua moved it) is written as []
+        return Converted(raw if normalize_cjson(raw) is None else job.encode(profile))
     job = Job.decode_verk1(raw)
     changes: dict[str, Any] = {}
     if job.queue is None:
@@ -247,18 +250,26 @@ def verk1_to_sidekiq(
     return Converted(job.replace(**changes).encode(profile))
 
 
-def quarantine_entry(raw: bytes, source_key: str, reason: str, score: str | None = None) -> bytes:
-    """The quarantine wrapper ``{"reason","source_key","raw"[,"score"],"quarantined_at"}``.
+def sidekiq_to_verk(raw: bytes, queue: str | None = None, *, scheduled: bool = False) -> Converted:
+    """Convert a Sidekiq payload to Verk 1.x; a payload that is already Verk's is kept as is.
 
-    ``raw`` is the source element as a JSON string, exactly; bytes that are not UTF-8 are kept
-    as ``raw_base64`` instead.
+    Via :func:`~verk_compat.codec.verk_write.verk_from_job`: the 13 Verk keys alphabetically,
+    ``args`` as a JSON string, ``max_retry_count`` from ``retry``, ``retry_count`` plus one
+    (Verk counts from 1), integer-second timestamps, plain-text backtrace; ``enqueued_at`` null
+    for a ``schedule`` member (``scheduled``), as ``Verk.schedule`` writes it. Keys Verk has no
+    place for (``tags``, ``backtrace``, ...) are dropped, as a Verk node drops them.
+
+    Raises:
+        InvalidJob: neither a valid Sidekiq nor a valid Verk payload, or no queue.
     """
-    entry: dict[str, Any] = {"reason": reason, "source_key": source_key}
-    try:
-        entry["raw"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
-    if score is not None:
-        entry["score"] = score
-    entry["quarantined_at"] = time.time()
-    return msgspec.json.encode(entry)
+    if is_verk1(raw):
+        VerkJob.decode(raw)  # validate only
+        return Converted(raw)
+    job = Job.decode(raw)
+    stamp = None if scheduled else (job.enqueued_at or job.created_at or time.time())
+    verk = verk_from_job(job, enqueued_at=stamp, scheduled=scheduled)
+    if verk.queue is None:
+        if queue is None:
+            raise InvalidJob("queue: missing and not known from the key", raw=raw, field="queue")
+        verk.queue = queue
+    return Converted(verk.encode())

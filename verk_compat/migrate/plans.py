@@ -13,11 +13,13 @@ never moved; any other unknown key is listed as skipped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
+import msgspec
 from redis import Redis
 
 from verk_compat.codec.job import Profile
@@ -27,11 +29,24 @@ from verk_compat.migrate.convert import (
     resque_failure_to_sidekiq,
     resque_to_sidekiq,
     sidekiq_to_resque,
+    sidekiq_to_verk,
     verk1_to_sidekiq,
 )
 from verk_compat.migrate.engine import Kind, Unit
 
-__all__ = ["Failed", "Plan", "classify", "copy", "namespace", "resque", "to_resque", "verk1"]
+__all__ = [
+    "Failed",
+    "Plan",
+    "classify",
+    "copy",
+    "job_census",
+    "namespace",
+    "resque",
+    "to_resque",
+    "to_verk",
+    "verk1",
+    "verk_queues",
+]
 
 Failed = Literal["dead", "retry", "skip"]
 
@@ -42,6 +57,9 @@ class Plan:
 
     units: list[Unit] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Jobs the source holds in the keys this plan should cover (None: not counted). The
+    #: units' ``before`` must add up to it, or a key was missed.
+    expected: int | None = None
 
 
 def _text(data: bytes | str) -> str:
@@ -166,6 +184,64 @@ def copy(src: Redis, *, ns: str = "", queues: Sequence[str] | None = None) -> Pl
     return namespace(src, from_ns=ns, to_ns=ns, queues=queues)
 
 
+_IDENTITY = re.compile(r"[^:]+:\d+:[0-9a-f]{12}")
+
+
+def _inprogress_any_queue(keys: Keys, key: str) -> str | None:
+    """The queue of a Verk (``inprogress:<q>:<node id>``) or verk-compat in-progress key."""
+    rest = key[len(keys.key("inprogress:")) :]
+    parts = rest.rsplit(":", 3)
+    if len(parts) == 4 and parts[0] and _IDENTITY.fullmatch(":".join(parts[1:])):
+        return parts[0]
+    queue = rest.rpartition(":")[0]
+    return queue or None
+
+
+_QUEUE_OF = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def _member_queues(src: Redis, keys: Keys) -> set[str]:
+    """Queue names named by the members of ``schedule``, ``retry`` and ``dead``."""
+    names: set[str] = set()
+    for name in ("schedule", "retry", "dead"):
+        for member, _score in src.zscan_iter(keys.key(name)):
+            try:
+                token = _QUEUE_OF.decode(member).get("queue")
+                queue = None if token is None else msgspec.json.decode(token)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(queue, str) and queue:
+                names.add(queue)
+    return names
+
+
+def verk_queues(src: Redis, keys: Keys) -> list[str]:
+    """Every queue of a Verk state: Verk writes no ``queues`` set, so the names come from
+    ``queue:*`` lists, ``inprogress:*`` lists (a queue whose list is empty has none) and the
+    sorted sets' members, as well as ``queues`` when a Sidekiq client wrote one."""
+    names = {_text(m) for m in src.smembers(keys.queues)}
+    prefix = keys.queue("")
+    found = src.scan_iter(match=keys.queue_pattern(), _type="list")
+    names |= {_text(k)[len(prefix) :] for k in found}
+    for key in src.scan_iter(match=keys.inprogress_pattern(), _type="list"):
+        queue = _inprogress_any_queue(keys, _text(key))
+        if queue:
+            names.add(queue)
+    return sorted(names | _member_queues(src, keys))
+
+
+def job_census(src: Redis, keys: Keys) -> int:
+    """Jobs held in every ``queue:*`` and ``inprogress:*`` list and in ``schedule``, ``retry``
+    and ``dead``: what a full migration must account for."""
+    pipe = src.pipeline(transaction=False)
+    for pattern in (keys.queue_pattern(), keys.inprogress_pattern()):
+        for key in src.scan_iter(match=pattern, _type="list"):
+            pipe.llen(key)
+    for name in ("schedule", "retry", "dead"):
+        pipe.zcard(keys.key(name))
+    return sum(int(n) for n in pipe.execute())
+
+
 def _inprogress(src: Redis, keys: Keys, queue: str) -> Iterable[str]:
     pattern = keys.inprogress_queue_pattern(queue)
     found = sorted(_text(k) for k in src.scan_iter(match=pattern, _type="list"))
@@ -197,10 +273,12 @@ def verk1(
     queue moves RPOP -> LPUSH. Verk in-progress lists go back to the pop end of their queue
     (LPOP -> RPUSH, as Verk's own requeue does); ``schedule``/``retry``/``dead`` members are
     converted with their scores. Payloads already in Sidekiq form are left (or moved) as is.
+    Queues are found by :func:`verk_queues`; without ``queues`` the plan's ``expected`` is the
+    :func:`job_census`, so a missed key shows as a count mismatch.
     """
     vk, sk = Keys(), Keys(namespace)
-    plan = Plan()
-    for q in _queues(src, vk.queues, vk.queue_pattern(), vk.queue(""), queues):
+    plan = Plan(expected=None if queues else job_census(src, vk))
+    for q in list(dict.fromkeys(queues)) if queues else verk_queues(src, vk):
         conv = partial(verk1_to_sidekiq, queue=q, profile=profile)
         kinds: tuple[Kind, Kind] = ("LPOS", "LSET") if in_place else ("RIGHT", "LEFT")
         plan.units.append(Unit(vk.queue(q), kinds[0], sk.queue(q), kinds[1], conv, (sk.queues, q)))
@@ -210,4 +288,32 @@ def verk1(
         conv = partial(verk1_to_sidekiq, profile=profile)
         for name in ("schedule", "retry", "dead"):
             plan.units.append(Unit(vk.key(name), "ZSET", sk.key(name), "ZSET", conv))
+    return plan
+
+
+def to_verk(
+    src: Redis,
+    *,
+    in_place: bool,
+    namespace: str = "",
+    queues: Sequence[str] | None = None,
+) -> Plan:
+    """Sidekiq -> Verk 1.x (the mirror of :func:`verk1`): Sidekiq keys under ``namespace`` to
+    Verk's plain keys; on one server without a namespace payloads are converted in place (LPOS +
+    LSET). In-progress lists go back to the pop end of their queue; ``schedule``/``retry``/
+    ``dead`` members keep their scores. Payloads already in Verk's format are left as they are.
+    Verk writes no ``queues`` set, so none is written (Sidekiq's is left alone).
+    """
+    sk, vk = Keys(namespace), Keys()
+    plan = Plan(expected=None if queues else job_census(src, sk))
+    for q in list(dict.fromkeys(queues)) if queues else verk_queues(src, sk):
+        conv = partial(sidekiq_to_verk, queue=q)
+        kinds: tuple[Kind, Kind] = ("LPOS", "LSET") if in_place else ("RIGHT", "LEFT")
+        plan.units.append(Unit(sk.queue(q), kinds[0], vk.queue(q), kinds[1], conv))
+        for key in _inprogress(src, sk, q):
+            plan.units.append(Unit(key, "LEFT", vk.queue(q), "RIGHT", conv))
+    if not queues:
+        for name in ("schedule", "retry", "dead"):
+            conv = partial(sidekiq_to_verk, scheduled=name == "schedule")
+            plan.units.append(Unit(sk.key(name), "ZSET", vk.key(name), "ZSET", conv))
     return plan

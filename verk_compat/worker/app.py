@@ -1,10 +1,10 @@
 """The job registry: Sidekiq class names mapped to Python callables, and nothing else runs.
 
 ``@app.job("HardWorker")`` registers a function (``def`` or ``async def``) or a class with a
-``perform`` method. A payload may name another public method of a registered class with Verk's
-``function`` key. A payload naming anything that was not registered (``os.system``, a Ruby class
-this process does not know) resolves to :class:`UnknownJob`: nothing is ever imported or looked
-up from a payload.
+``perform`` method. A payload may name another public method of a registered class with a
+``function`` key: this project's own extension (no Verk release has such a key). A payload
+naming anything that was not registered (``os.system``, a Ruby class this process does not know)
+resolves to :class:`UnknownJob`: nothing is ever imported or looked up from a payload.
 
 Keys touched: none.
 """
@@ -105,7 +105,7 @@ class App:
         return self._jobs.get(class_name)
 
     def resolve(self, class_name: str, function: str | None = None) -> Resolved:
-        """The callable for a payload's ``class`` (and optional Verk ``function``).
+        """The callable for a payload's ``class`` (and this project's optional ``function``).
 
         Raises :class:`UnknownJob` for anything not registered, and for a ``function`` that is
         private or not a method of the registered class.

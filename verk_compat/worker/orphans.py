@@ -4,7 +4,9 @@ A process is dead when its ``<identity>`` heartbeat hash no longer exists (60 s 
 process may recover, but only one at a time: it takes ``verk:orphan_lock`` with ``SET NX EX``,
 SCANs ``inprogress:*``, and for each list of a dead identity runs ``lua/requeue.lua``, which
 checks again that the owner's hash is gone and moves the whole list back to the pop end of its
-queue in original order, in one atomic step.
+queue in original order, in one atomic step. Only lists whose owner has this project's identity
+shape (``host:pid:hex12``) are considered: a Verk node's ``inprogress:<q>:<node id>`` (even for
+a queue named with ``:``) is Verk's to requeue.
 
 Keys touched: ``verk:orphan_lock``, ``inprogress:*``, ``<identity>`` (EXISTS), ``queue:<q>``.
 """
@@ -12,6 +14,7 @@ Keys touched: ``verk:orphan_lock``, ``inprogress:*``, ``<identity>`` (EXISTS), `
 from __future__ import annotations
 
 import logging
+import re
 
 from redis.asyncio import Redis
 
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds the lock lives if its holder dies mid-recovery.
 LOCK_TTL = 30
+#: A verk-compat process identity (``heartbeat.make_identity``).
+_IDENTITY = re.compile(r"[^:]+:\d+:[0-9a-f]{12}")
 
 
 async def recover_orphans(redis: Redis, keys: Keys, identity: str) -> int:
@@ -40,6 +45,8 @@ async def recover_orphans(redis: Redis, keys: Keys, identity: str) -> int:
                 queue, owner = keys.inprogress_parts(key)
             except ValueError:
                 continue
+            if not _IDENTITY.fullmatch(owner):
+                continue  # not a verk-compat process's list (a Verk node's, say)
             if owner == identity or await redis.exists(keys.process(owner)):
                 continue
             # The script checks the owner's hash again, atomically: a beat that lands after

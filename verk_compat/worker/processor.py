@@ -4,7 +4,9 @@
 (with its next fetch, ``lua/fetch_ack.lua``, or through the
 :class:`~verk_compat.worker.fetch.Acker`), so a job leaves its in-progress list only after it
 finished. A payload that cannot be decoded is moved untouched to ``dead`` and removed from the
-in-progress list in one script, never lost. A job that raises gets Sidekiq's retry decision
+in-progress list in one script, never lost. A Verk job (``args`` a JSON string) runs the same way
+and fails by Verk's rules (:func:`verk_compat.worker.verk.verk_failure`), written back in Verk's
+format. A job that raises gets Sidekiq's retry decision
 (:mod:`verk_compat.worker.retry`) applied by ``lua/fail.lua``: LREM from in-progress and ZADD
 ``retry`` or ``dead`` (trimmed) atomically. ``async def`` jobs run on the event loop, plain
 functions in a bounded thread pool (:mod:`verk_compat.worker.sync_pool`). Cancellation
@@ -39,6 +41,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from verk_compat.codec.job import Job, Profile, now
+from verk_compat.codec.verk import VerkJob
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import dead_trim, script
@@ -55,6 +58,7 @@ from verk_compat.worker.retry import (
     next_attempt,
 )
 from verk_compat.worker.sync_pool import SyncPool
+from verk_compat.worker.verk import verk_failure, verk_job
 
 __all__ = ["Processor", "Running"]
 
@@ -101,7 +105,7 @@ class Processor:
         # The hot path: one coroutine per job, no allocation beyond the work hash entry unless
         # events, middleware or logging ask for one.
         try:
-            job = Job.decode(raw)
+            job, verk = _decode(raw)
             job.args  # noqa: B018  # read now: an unreadable argument is a bad payload, not a failure
         except InvalidJob as exc:
             await self._bury(inprogress_key, raw, exc)
@@ -122,7 +126,8 @@ class Processor:
             clock = _perf_counter()
             resolved: Resolved | None = None
             try:
-                # A function resolved before, unless a Verk "function" key names a method.
+                # A function resolved before, unless a "function" key (this project's own
+                # extension, not Verk's) names a method.
                 known = self._resolved.get(job.class_name)
                 if known is None or b'"function"' in raw:
                     known = self._resolve(job, raw)
@@ -136,7 +141,7 @@ class Processor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
+                await self._failed(job, queue, raw, inprogress_key, exc, resolved, started, verk)
                 return False
             self.stats.processed += 1
             emit = bool(events)
@@ -189,7 +194,11 @@ class Processor:
         exc: Exception,
         resolved: Resolved | None,
         started: float,
+        verk: VerkJob | None = None,
     ) -> None:
+        if verk is not None:
+            await self._failed_verk(verk, job, queue, raw, inprogress_key, exc, started)
+            return
         spec = resolved.spec if resolved else None
         decision = next_attempt(
             job,
@@ -213,6 +222,38 @@ class Processor:
             type(decision).__name__.lower(),
         )
         await self._apply(inprogress_key, raw, decision)
+        self.stats.processed += 1
+        self.stats.failed += 1
+        self.acker.wake()
+        if self.app.events:
+            self.app.events.emit(JobFailed(job, queue, started, time.time(), exc))
+
+    async def _failed_verk(
+        self,
+        verk: VerkJob,
+        job: Job,
+        queue: str,
+        raw: bytes,
+        inprogress_key: str,
+        exc: Exception,
+        started: float,
+    ) -> None:
+        """A Verk job failed: Verk's counts and backoff, written back in Verk's format."""
+        stamp = now()
+        failure = verk_failure(verk, exc, now=stamp, rng=self.rng)
+        log.warning(
+            "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s (verk)",
+            job.jid,
+            job.class_name,
+            queue,
+            (time.time() - started) * 1000,
+            type(exc).__name__,
+            exc,
+            failure.target,
+        )
+        target = self.keys.retry if failure.target == "retry" else self.keys.dead
+        args: list[Any] = [raw, failure.target, failure.score, failure.payload.encode()]
+        await self._fail_script([inprogress_key, target], [*args, *dead_trim(stamp)])
         self.stats.processed += 1
         self.stats.failed += 1
         self.acker.wake()
@@ -261,8 +302,19 @@ class Processor:
                 delay = min(delay * 2, 5.0)
 
 
+def _decode(raw: bytes) -> tuple[Job, VerkJob | None]:
+    """The job, and the Verk job when ``raw`` is one (``args`` a JSON string)."""
+    try:
+        return Job.decode(raw), None
+    except InvalidJob:
+        found = verk_job(raw)
+        if found is None:
+            raise
+        return found[1], found[0]
+
+
 def _function(job: Job) -> str | None:
-    """Verk's optional ``function`` key (kept by the codec in ``extra``)."""
+    """The optional ``function`` key, this project's own extension (in ``extra``)."""
     raw = job.extra.get("function") if job.extra else None
     if raw is None:
         return None

@@ -4,11 +4,14 @@ Like Sidekiq's poller it sleeps a jittered interval (uniform in [0.5 i, 1.5 i], 
 times the number of live processes unless an interval is configured) and polls ``retry`` then
 ``schedule``. Python reads the due members (in batches of 100, not one per round trip), sets
 ``enqueued_at`` with the codec, and ``lua/enqueue_due.lua`` removes the old member and pushes the
-new payload only if the removal happened: racing pollers never double a job. A member that
-cannot be decoded goes to ``dead`` untouched.
+new payload only if the removal happened: racing pollers never double a job. A member that is
+not a Sidekiq job is never destroyed (:func:`verk_compat.worker.verk.route_due`): a Verk job goes
+back to its queue in Verk's format, other JSON with a ``queue`` to that queue byte for byte, and
+only unreadable bytes go to ``verk:quarantine:<set>`` (never ``dead``, which is trimmed) wrapped
+with the reason.
 
-Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``dead``, ``processes``
-(SCARD).
+Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``verk:quarantine:retry``,
+``verk:quarantine:schedule``, ``processes`` (SCARD).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from verk_compat.codec.job import Job, Profile, now
+from verk_compat.codec.quarantine import quarantine_entry
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
-from verk_compat.lua import script
+from verk_compat.lua import Arg, script
+from verk_compat.worker.verk import Requeue, route_due
 
 __all__ = ["AVERAGE_INTERVAL", "BATCH", "Scheduler"]
 
@@ -74,6 +79,7 @@ class Scheduler:
         # ``async with`` resets the pipeline (gives its connection back) even if it fails.
         async with self.redis.pipeline(transaction=False) as pipe:
             for member in members:
+                job = None
                 try:
                     job = Job.decode(member)
                     queue = job.queue or "default"
@@ -83,18 +89,32 @@ class Scheduler:
                     moved = job.replace(enqueued_at=stamp, queue=queue, **defaults)
                     fresh = moved.encode(self.profile)
                 except (InvalidJob, ValueError, TypeError, OverflowError) as exc:
-                    # Undecodable, or not writable under this profile: a poison member must
-                    # not stop the poller; it goes to dead untouched.
-                    log.error(
-                        "unusable member of %s moved to dead: %s: %r", zset, exc, member[:200]
-                    )
-                    keys = [zset, self.keys.queue("-"), self.keys.queues, self.keys.dead]
-                    await script("enqueue_due").acall(pipe, keys, [member, b"", "", stamp])
+                    # Not a Sidekiq job (a Verk job, say), or not writable under this profile:
+                    # never destroyed, see route_due.
+                    await self._foreign(pipe, zset, member, exc, stamp, job is not None)
                     continue
                 keys = [zset, self.keys.queue(queue), self.keys.queues, self.keys.dead]
                 await script("enqueue_due").acall(pipe, keys, [member, fresh, queue, stamp])
             results = await pipe.execute()
         return sum(int(r) for r in results)
+
+    async def _foreign(
+        self, pipe: Any, zset: str, member: bytes, exc: Exception, stamp: float, readable: bool
+    ) -> None:
+        route = route_due(member, stamp, exc, readable)
+        if isinstance(route, Requeue):
+            keys = [zset, self.keys.queue(route.queue), self.keys.queues, self.keys.dead]
+            args: list[Arg] = [member, route.payload, route.queue, stamp]
+            await script("enqueue_due").acall(pipe, keys, args)
+            return
+        name = "retry" if zset == self.keys.retry else "schedule"
+        target = self.keys.quarantine(name)
+        log.error("unreadable member of %s moved to %s: %s: %r", zset, target, exc, member[:200])
+        entry = quarantine_entry(member, zset, route.reason)
+        # migrate_move: ZREM the exact member and RPUSH the wrapper in one script.
+        await script("migrate_move").acall(
+            pipe, [zset, target], ["ZSET", member, "RIGHT", entry, ""]
+        )
 
     async def wait_time(self) -> float:
         """Sidekiq's jittered sleep: uniform in [0.5 i, 1.5 i]."""
