@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -81,8 +82,12 @@ def place(p: Payload, census: Census, finished: Counter[str], failed: Counter[st
 def allowed(p: Payload, where: str) -> bool:
     if where in ("ran", "retry", "dead", "discarded") or "quarantine" in where:
         return True
-    # A legit job for a queue this worker does not serve waits in its own queue.
-    return where.startswith("queue:") and where[6:] not in SERVED and where[6:] == p.queue
+    # A job for a queue this worker does not serve waits in its own queue: a legit one, or a
+    # due member the poller moved byte for byte to the queue it names.
+    if not where.startswith("queue:") or where[6:] in SERVED:
+        return False
+    named = re.search(rb'"queue":"([^"]*)"', p.raw)
+    return where[6:] == p.queue or (named is not None and where[6:].encode() == named.group(1))
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=["fixed-seed", "random-seed"])
@@ -114,13 +119,22 @@ async def test_every_payload_ends_in_exactly_one_place(
     census = Census.take(r)
     outcomes: Counter[str] = Counter()
     wrong = []
+    # Payloads with no jid are known by their bytes only: identical ones (junk such as b"{}"
+    # pushed to several places) are checked together, one place per copy.
+    copies = Counter(p.raw for p in payloads if not p.jid)
+    seen: set[bytes] = set()
     for p in payloads:
+        if not p.jid and p.raw in seen:
+            continue
+        seen.add(p.raw)
         places = place(p, census, finished, failed)
-        if len(places) != 1 or not allowed(p, places[0]):
+        # Identical bytes are one member of a sorted set (dead, retry): copies can merge there.
+        count_ok = len(places) == 1 if p.jid else 1 <= len(places) <= copies[p.raw]
+        if not count_ok or not all(allowed(p, where) for where in places):
             wrong.append((p.kind, p.target, places, p.raw[:120]))
             continue
-        outcome = places[0]
-        outcomes["quarantine" if "quarantine" in outcome else outcome.split(":")[0]] += 1
+        for outcome in places:
+            outcomes["quarantine" if "quarantine" in outcome else outcome.split(":")[0]] += 1
     kinds = Counter(p.kind.split(" ")[0] for p in payloads)
     print(
         f"FUZZ seed={seed} payloads={len(payloads)} "

@@ -10,6 +10,7 @@ its queue.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from collections import Counter
@@ -217,10 +218,20 @@ class Census:
 def fuzz_jid(raw: bytes) -> str | None:
     """The fuzzer's jid (``fz...``) of ``raw`` if it decodes (its args may be unreadable)."""
     try:
-        jid = Job.decode(raw).jid
+        jid: object = Job.decode(raw).jid
     except InvalidJob:
-        return None
-    return jid if jid and jid.startswith("fz") else None
+        # A Verk-format job (args a JSON string: the worker runs it and writes its failures back
+        # in Verk's format) is still known by its jid.
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        jid = (
+            data.get("jid")
+            if isinstance(data, dict) and isinstance(data.get("args"), str)
+            else None
+        )
+    return jid if isinstance(jid, str) and jid.startswith("fz") else None
 
 
 def _ids(member: bytes) -> str:
@@ -233,6 +244,8 @@ def _ids(member: bytes) -> str:
         data = json.loads(member)
     except (ValueError, RecursionError):
         return f"raw:{member!r}"
+    if isinstance(data, dict) and "source_key" in data and "raw_base64" in data:
+        return f"quoted:{base64.b64decode(data['raw_base64'])!r}"  # bytes that are not UTF-8
     if isinstance(data, dict) and isinstance(data.get("raw"), str) and "source_key" in data:
         quoted = data["raw"].encode()
         inner = fuzz_jid(quoted)

@@ -111,7 +111,7 @@ _encode = msgspec.json.encode
 def _tokens(raw: bytes) -> dict[str, msgspec.Raw] | None:
     try:
         return _TOKENS.decode(raw)
-    except msgspec.DecodeError:
+    except Exception:  # not JSON, or nested too deep to read (RecursionError): not Verk's
         return None
 
 

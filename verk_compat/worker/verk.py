@@ -25,7 +25,6 @@ import msgspec
 
 from verk_compat.codec.job import Job
 from verk_compat.codec.verk import VerkJob, is_verk
-from verk_compat.errors import InvalidJob
 from verk_compat.worker.retry import error_message, scrub
 
 __all__ = [
@@ -81,7 +80,7 @@ def route_due(
     if is_verk(member):
         try:
             job = VerkJob.decode(member)
-        except InvalidJob:
+        except Exception:  # InvalidJob, or nesting too deep
             pass
         else:
             if job.queue:
@@ -90,7 +89,7 @@ def route_due(
                 return Requeue(job.queue, job.encode())
     try:
         queue = _QUEUED.decode(member).queue
-    except msgspec.DecodeError:
+    except Exception:  # not JSON, or nested too deep (RecursionError): nobody can read it
         if readable:
             return Requeue("default", member)
         return Quarantine(str(error))
@@ -106,7 +105,7 @@ def verk_job(raw: bytes) -> tuple[VerkJob, Job] | None:
     try:
         verk = VerkJob.decode(raw)
         return verk, verk.to_job(Job)
-    except InvalidJob:
+    except Exception:  # InvalidJob, or anything a hostile payload provokes: not a Verk job
         return None
 
 
