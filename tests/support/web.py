@@ -3,6 +3,7 @@ and Python-written data, and a TestClient helper that carries the CSRF token."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -39,6 +40,11 @@ def seed(redis_url: str, r: redis.Redis) -> dict[str, Any]:
     with Client(redis_url) as client:
         jids = [client.enqueue("PyJob", [i, EVIL], queue="critical") for i in range(30)]
         scheduled = client.enqueue_in(3600, "LaterJob", ["later"])
+    today = dt.datetime.now(dt.UTC).date()
+    for back in range(30):
+        day = (today - dt.timedelta(days=back)).isoformat()
+        r.set(f"stat:processed:{day}", 400 + (back * 37) % 300)
+        r.set(f"stat:failed:{day}", (back * 13) % 40)
     r.lpush("queue:default", Job.new("Plain", ["a"]).replace(enqueued_at=now()).encode())
     r.sadd("queues", "default")
     return {"retry": retry_fx, "dead": dead_fx, "jids": jids, "scheduled": scheduled}

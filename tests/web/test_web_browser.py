@@ -1,0 +1,94 @@
+"""The dashboard in a real browser (headless Debian chromium) served by `verk-compat web`,
+with a live Ruby Sidekiq 6.4.1 process and recorded Ruby failures next to Python jobs.
+
+Screenshots of every page are kept in ``build/test-artifacts/web/`` (``VERK_TEST_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from tests.conftest import require
+from tests.support.browser import dashboard_server, dump_dom, screenshot
+from tests.support.ruby import SidekiqProcess
+from tests.support.web import RUBY_IDENTITY, csrf, seed
+from verk_compat.api import ProcessSet, RetrySet
+from verk_compat.web import create_app
+from verk_compat.web.data import entry_id
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return require("chromium", "the dashboard's browser tests run headless chromium")
+
+
+@pytest.fixture
+def ruby(redis_url: str) -> Iterator[SidekiqProcess]:
+    """A real Sidekiq 6.4.1 server process, once its heartbeat is in Redis."""
+    with SidekiqProcess(redis_url, queues=("default", "ruby_only"), concurrency=3) as proc:
+        client = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _ruby_identities(client):
+            time.sleep(0.2)
+        client.close()
+        yield proc
+
+
+def _ruby_identities(r: redis.Redis) -> list[str]:
+    return [p.identity for p in ProcessSet(r) if p.identity != RUBY_IDENTITY]
+
+
+def test_every_page_renders_in_chromium(
+    chromium: str, redis_url: str, r: redis.Redis, ruby: SidekiqProcess
+) -> None:
+    seed(redis_url, r)
+    live = _ruby_identities(r)
+    assert live, "the Ruby Sidekiq process never sent a heartbeat"
+    retry_id = entry_id(next(iter(RetrySet(r))))
+    pages = {
+        "dashboard": ("/", ['id="history"', 'id="redis-info"', "redis_version"]),
+        "busy": ("/busy", [live[0], RUBY_IDENTITY, "ruby_only", "SleepyWorker"]),
+        "queues": ("/queues", ['href="/queues/critical"', 'id="queues"']),
+        "queue": ("/queues/critical", ["PyJob", "Page 1 of 2", "&lt;script&gt;"]),
+        "retries": ("/retries", ["FailingBacktrace10Worker", "Retry now"]),
+        "job": (f"/retries/{retry_id}", ['id="backtrace"', "Interop::CustomError"]),
+        "scheduled": ("/scheduled", ["LaterJob", "Add to queue"]),
+        "dead": ("/morgue", ["FailingWorker"]),
+    }
+    with dashboard_server(redis_url) as base:
+        for name, (path, needles) in pages.items():
+            dom = dump_dom(chromium, base + path)
+            for needle in needles:
+                assert needle in dom, f"{name}: {needle!r} missing"
+            # The job argument "<script>..." stayed text: the DOM holds no script element.
+            assert not re.search(r"<script\b", dom), name
+            shot = screenshot(chromium, base + path, name)
+            assert shot.stat().st_size > 5000, f"{name}: empty screenshot"
+
+
+def test_quiet_button_quiets_a_real_ruby_sidekiq(
+    redis_url: str, r: redis.Redis, ruby: SidekiqProcess
+) -> None:
+    identity = _ruby_identities(r)[0]
+    with TestClient(create_app(redis_url), follow_redirects=False) as web:
+        token = csrf(web, "/busy")
+        reply = web.post(
+            "/busy", data={"authenticity_token": token, "identity": identity, "action": "quiet"}
+        )
+        assert reply.status_code == 303
+    deadline = time.monotonic() + 30
+    quiet = None
+    while time.monotonic() < deadline:
+        quiet = ProcessSet(r).get(identity)
+        if quiet is not None and quiet.quiet:
+            break
+        time.sleep(0.3)
+    assert quiet is not None and quiet.quiet, "Ruby Sidekiq did not turn quiet"
