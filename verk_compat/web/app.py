@@ -20,7 +20,7 @@ from redis import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Route
 
 from verk_compat.api import Stats, connect
 from verk_compat.keys import Keys
@@ -103,13 +103,25 @@ def create_app(
     )
     routes: list[BaseRoute] = []
     if metrics:
-        from verk_compat.metrics.queues import metrics_app
-
-        routes.append(Mount("/metrics", app=metrics_app(client, settings.keys)))
+        routes.append(_metrics_route(client, settings.keys))
     routes += [*actions.ROUTES, *pages.ROUTES]
     app = Starlette(routes=routes)
     app.state.verk = settings
     return BasicAuth(app, credentials) if credentials is not None else app
+
+
+def _metrics_route(client: Redis, keys: Keys) -> Route:
+    """``GET /metrics``: the Redis gauges (read in the thread pool at each scrape)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from verk_compat.metrics.queues import redis_registry
+
+    registry = redis_registry(client, keys)
+
+    def scrape(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", scrape)
 
 
 def settings_of(request: Request) -> Settings:
