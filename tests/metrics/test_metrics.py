@@ -16,8 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from tests.support.web import RUBY_IDENTITY, seed
+from verk_compat.api import connect
+from verk_compat.cli.web import metrics_route
 from verk_compat.codec.job import Job, now
 from verk_compat.devtools.redis_server import free_port
+from verk_compat.keys import Keys
 from verk_compat.metrics import JobMetrics
 from verk_compat.web import create_app
 from verk_compat.worker.events import EventManager, JobFailed, JobFinished, JobStarted
@@ -60,7 +63,9 @@ def test_job_metrics_count_events_per_class_and_queue() -> None:
 def test_dashboard_serves_redis_gauges_at_metrics(redis_url: str, r: redis.Redis) -> None:
     seed(redis_url, r)
     r.set("stat:processed", 77)
-    with TestClient(create_app(redis_url, metrics=True)) as web:
+    client = connect(redis_url)
+    app = create_app(redis=client, extra_routes=[metrics_route(client, Keys())])
+    with TestClient(app) as web:
         reply = web.get("/metrics")
         assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
         found = samples(reply.text)

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import verk_compat.web.data as data
 from verk_compat.api import JobSet, ProcessSet, Queue, SortedEntry
 from verk_compat.errors import InvalidJob
-from verk_compat.web import data
-from verk_compat.web.app import back, checked_form, settings_of
+from verk_compat.web.context import back, checked_form, settings_of
 from verk_compat.web.pages import SETS, job_set
 
 __all__ = ["ROUTES", "apply", "apply_all"]

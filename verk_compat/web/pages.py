@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import verk_compat.web.data as data
 from verk_compat.api import DeadSet, JobSet, ProcessSet, Queue, RetrySet, ScheduledSet, Stats
 from verk_compat.codec.job import now
-from verk_compat.web import data
-from verk_compat.web.app import render, settings_of
+from verk_compat.web.context import render, settings_of
 from verk_compat.web.format import chart
 
 __all__ = ["ROUTES", "SETS", "SetKind", "job_set"]
