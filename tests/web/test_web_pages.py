@@ -138,4 +138,16 @@ def test_mounted_under_a_prefix_links_keep_the_prefix(redis_url: str, r: redis.R
         assert page.status_code == 200
         assert 'href="/admin/jobs/queues/critical"' in page.text
         assert 'action="/admin/jobs/queues/critical"' in page.text
+        assert '<a href="/admin/jobs/queues" class="on">' in page.text
         assert client.get("/admin/jobs/retries").status_code == 200
+
+
+def test_redis_down_is_a_503_naming_host_port_only() -> None:
+    from verk_compat.devtools.redis_server import free_port
+
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    with TestClient(create_app(url)) as client:
+        for path in ("/", "/busy", "/retries"):
+            reply = client.get(path)
+            assert reply.status_code == 503, path
+            assert "127.0.0.1:" in reply.text and "hunter2" not in reply.text

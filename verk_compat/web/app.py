@@ -17,14 +17,17 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from redis import Redis
+from redis import exceptions as redis_errors
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from verk_compat.api import connect
 from verk_compat.keys import Keys
 from verk_compat.redis_url import resolve, where
 from verk_compat.web.actions import ROUTES as ACTION_ROUTES
-from verk_compat.web.context import Settings
+from verk_compat.web.context import Settings, settings_of
 from verk_compat.web.format import age, args_text, kib, utc
 from verk_compat.web.pages import ROUTES as PAGE_ROUTES
 from verk_compat.web.security import BasicAuth, Credentials
@@ -37,6 +40,13 @@ def credentials_from_env(environ: dict[str, str] | None = None) -> Credentials |
     env = os.environ if environ is None else environ
     user, password = env.get("VERK_WEB_USER", ""), env.get("VERK_WEB_PASSWORD", "")
     return Credentials(user, password) if user and password else None
+
+
+def _unreachable(request: Request, exc: Exception) -> Response:
+    """503 naming ``host:port`` (never the URL: it may hold a password)."""
+    place = settings_of(request).place
+    body = f"Redis at {place} is unreachable ({type(exc).__name__}); try again later.\n"
+    return PlainTextResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
 def create_app(
@@ -81,6 +91,10 @@ def create_app(
         env=env,
     )
     routes: list[BaseRoute] = [*extra_routes, *ACTION_ROUTES, *PAGE_ROUTES]
-    app = Starlette(routes=routes)
+    handlers: dict[Any, Any] = {
+        redis_errors.ConnectionError: _unreachable,
+        redis_errors.TimeoutError: _unreachable,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.verk = settings
     return BasicAuth(app, credentials) if credentials is not None else app
