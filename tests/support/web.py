@@ -30,7 +30,8 @@ def seed(redis_url: str, r: redis.Redis) -> dict[str, Any]:
     """Ruby's retry (with a compressed backtrace) and dead payloads, a Ruby process busy with
     one job, Python-enqueued jobs (one argument is a script tag), a scheduled job."""
     retry_fx, dead_fx = fixture("retry_backtrace_10"), fixture("dead_after_retries_exhausted")
-    r.zadd("retry", {retry_fx["raw"].encode(): float(retry_fx["score_raw"])})
+    # Due a day from now: a live poller (Ruby's or ours) must not move it during a test.
+    r.zadd("retry", {retry_fx["raw"].encode(): time.time() + 86400})
     r.zadd("dead", {dead_fx["raw"].encode(): float(dead_fx["score_raw"])})
     beat = fixture("process_heartbeat")["raw"]
     r.sadd("processes", RUBY_IDENTITY)

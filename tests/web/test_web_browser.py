@@ -1,14 +1,19 @@
 """The dashboard in a real browser (headless Debian chromium) served by `verk-compat web`,
-with a live Ruby Sidekiq 6.4.1 process and recorded Ruby failures next to Python jobs.
+with a live Ruby Sidekiq 6.4.1 process and a live verk-compat worker, and recorded Ruby
+failures next to Python jobs.
 
 Screenshots of every page are kept in ``build/test-artifacts/web/`` (``VERK_TEST_ARTIFACTS``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -23,6 +28,7 @@ from verk_compat.web import create_app
 from verk_compat.web.data import entry_id
 
 pytestmark = pytest.mark.interop
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +49,43 @@ def ruby(redis_url: str) -> Iterator[SidekiqProcess]:
 
 
 def _ruby_identities(r: redis.Redis) -> list[str]:
-    return [p.identity for p in ProcessSet(r) if p.identity != RUBY_IDENTITY]
+    return [p.identity for p in ProcessSet(r) if "ruby_only" in p.queues]
+
+
+@pytest.fixture
+def python_worker(redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """A real `verk-compat worker` process on queue python_only; yields its identity."""
+    env = {**os.environ, "WORKER_OUT": str(tmp_path / "out.jsonl"), "PYTHONPATH": str(ROOT)}
+    code = "from verk_compat.cli import main; main()"
+    cmd = [sys.executable, "-c", code, "worker", "tests.support.worker_app:app"]
+    cmd += ["--redis-url", redis_url, "-q", "python_only=4"]
+    with (tmp_path / "worker.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        client = redis.Redis.from_url(redis_url)
+        deadline, found = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not found:
+            found = [p.identity for p in ProcessSet(client) if "python_only" in p.queues]
+            time.sleep(0.2)
+        client.close()
+        assert found, (tmp_path / "worker.log").read_text()
+        yield found[0]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def test_every_page_renders_in_chromium(
-    chromium: str, redis_url: str, r: redis.Redis, ruby: SidekiqProcess
+    chromium: str, redis_url: str, r: redis.Redis, ruby: SidekiqProcess, python_worker: str
 ) -> None:
     seed(redis_url, r)
     live = _ruby_identities(r)
     assert live, "the Ruby Sidekiq process never sent a heartbeat"
-    retry_id = entry_id(next(iter(RetrySet(r))))
+    # The recorded Ruby failure (the live Ruby process adds its own retries meanwhile).
+    retry_id = entry_id(next(e for e in RetrySet(r) if e.class_name == "FailingBacktrace10Worker"))
     pages = {
         "dashboard": ("/", ['id="history"', 'id="redis-info"', "redis_version"]),
-        "busy": ("/busy", [live[0], RUBY_IDENTITY, "ruby_only", "SleepyWorker"]),
+        "busy": ("/busy", [live[0], RUBY_IDENTITY, python_worker, "python_only", "SleepyWorker"]),
         "queues": ("/queues", ['href="/queues/critical"', 'id="queues"']),
         "queue": ("/queues/critical", ["PyJob", "Page 1 of 2", "&lt;script&gt;"]),
         "retries": ("/retries", ["FailingBacktrace10Worker", "Retry now"]),
