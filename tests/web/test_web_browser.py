@@ -104,7 +104,7 @@ def test_every_page_renders_in_chromium(
             assert shot.stat().st_size > 5000, f"{name}: empty screenshot"
 
 
-def test_quiet_button_quiets_a_real_ruby_sidekiq(
+def test_quiet_then_stop_buttons_steer_a_real_ruby_sidekiq(
     redis_url: str, r: redis.Redis, ruby: SidekiqProcess
 ) -> None:
     identity = _ruby_identities(r)[0]
@@ -122,3 +122,10 @@ def test_quiet_button_quiets_a_real_ruby_sidekiq(
             break
         time.sleep(0.3)
     assert quiet is not None and quiet.quiet, "Ruby Sidekiq did not turn quiet"
+    with TestClient(create_app(redis_url), follow_redirects=False) as web:
+        token = csrf(web, "/busy")
+        form = {"authenticity_token": token, "identity": identity, "action": "stop"}
+        assert web.post("/busy", data=form).status_code == 303
+    assert ruby.proc is not None
+    ruby.proc.wait(30)  # Sidekiq pops TERM at its next heartbeat and shuts down
+    assert ruby.proc.returncode == 0
