@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import require
 from tests.support.browser import dashboard_server, dump_dom, screenshot
+from tests.support.cdp import Browser
 from tests.support.ruby import SidekiqProcess
 from tests.support.web import RUBY_IDENTITY, csrf, seed
 from verk_compat.api import ProcessSet, RetrySet
@@ -129,3 +130,28 @@ def test_quiet_then_stop_buttons_steer_a_real_ruby_sidekiq(
     assert ruby.proc is not None
     ruby.proc.wait(30)  # Sidekiq pops TERM at its next heartbeat and shuts down
     assert ruby.proc.returncode == 0
+
+
+def test_buttons_clicked_in_chromium_change_redis(
+    chromium: str, redis_url: str, r: redis.Redis
+) -> None:
+    """Real clicks: the browser carries the CSRF cookie and token, follows the redirect."""
+    seed(redis_url, r)
+    quiet = f"document.querySelector('input[value=\"{RUBY_IDENTITY}\"]')"
+    quiet += ".form.querySelector('button[value=quiet]').click()"
+    with dashboard_server(redis_url) as base, Browser(chromium) as page:
+        page.goto(base + "/busy")
+        page.click(quiet)
+        assert page.evaluate("location.pathname") == "/busy"
+        assert r.lrange(f"{RUBY_IDENTITY}-signals", 0, -1) == [b"TSTP"]
+        page.goto(base + "/retries")
+        page.click(
+            "document.querySelector('input[name=key]').click();"
+            "document.querySelector('button[value=kill]').click()"
+        )
+        assert page.evaluate("document.querySelectorAll('tr.job').length") == 0
+        assert r.zcard("retry") == 0 and r.zcard("dead") == 2
+        page.goto(base + "/queues")
+        page.click("document.querySelector('form[action=\"/queues/critical\"] button').click()")
+        assert page.evaluate("location.pathname") == "/queues"
+        assert not r.exists("queue:critical")
