@@ -42,7 +42,7 @@ def test_quiet_and_stop_signal_the_ruby_process(
 def test_queue_delete_one_and_clear(redis_url: str, r: redis.Redis, web: TestClient) -> None:
     seed(redis_url, r)
     victim = r.lindex("queue:critical", 3)
-    assert victim is not None
+    assert isinstance(victim, bytes)
     assert post(web, "/queues/critical", action="delete", key=digest(victim)) == 303
     assert r.llen("queue:critical") == 29 and victim not in r.lrange("queue:critical", 0, -1)
     assert post(web, "/queues/critical", action="clear") == 303

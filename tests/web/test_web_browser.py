@@ -64,7 +64,7 @@ def python_worker(redis_url: str, tmp_path: Path) -> Iterator[str]:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         client = redis.Redis.from_url(redis_url)
-        deadline, found = time.monotonic() + 30, []
+        deadline, found = time.monotonic() + 30, list[str]()
         while time.monotonic() < deadline and not found:
             found = [p.identity for p in ProcessSet(client) if "python_only" in p.queues]
             time.sleep(0.2)
