@@ -206,6 +206,7 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     from verk_compat.worker.launcher import Worker
 
     _configure_logging(options.pop("log_level"))
+    _start_metrics(app, options)
 
     async def main() -> None:
         worker = Worker(app, **options)
@@ -223,6 +224,19 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     # back in the queue, and the interpreter exits without waiting for them (as Sidekiq does).
     asyncio.run(main())
     return 0
+
+
+def _start_metrics(app: App, options: dict[str, Any]) -> None:
+    """Serve ``--metrics-port`` (popped from ``options``) when given (extra ``metrics``)."""
+    port, host = options.pop("metrics_port", None), options.pop("metrics_host", "127.0.0.1")
+    if port is None:
+        return
+    from verk_compat.metrics.server import serve_worker_metrics
+
+    serve_worker_metrics(
+        app.events, port, redis_url=options["redis_url"], namespace=options["namespace"], host=host
+    )
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 #: Signals the parent of ``--processes N`` forwards to its children.
@@ -246,7 +260,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
 
     for signum in _FORWARDED:
         signal.signal(signum, forward)
-    for _ in range(processes):
+    for index in range(processes):
         signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
         pid = os.fork()
         if pid == 0:
@@ -254,7 +268,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
             try:
                 for signum in _FORWARDED:
                     signal.signal(signum, signal.SIG_DFL)
-                code = _run_one(app, dict(options))
+                code = _run_one(app, _child_options(options, index))
             finally:
                 # os._exit skips the interpreter's exit: flush buffered log lines first.
                 with contextlib.suppress(Exception):
@@ -268,6 +282,14 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
         _, code = os.waitpid(child, 0)
         status = status or os.waitstatus_to_exitcode(code)
     return status
+
+
+def _child_options(options: dict[str, Any], index: int) -> dict[str, Any]:
+    """Options of child ``index``: each serves its metrics on its own port (``port + index``)."""
+    child = dict(options)
+    if child.get("metrics_port") is not None:
+        child["metrics_port"] += index
+    return child
 
 
 @click.command()
@@ -298,6 +320,13 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
     help="Sidekiq version rules: timestamps, retry jitter, work-hash key name.",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (child i of --processes: port + i).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
 def worker(
     app_spec: str,
     queues: tuple[str, ...],
@@ -312,6 +341,8 @@ def worker(
     orphan_interval: float,
     profile: str,
     log_level: str,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Run the jobs of MODULE:APP from the given queues (default: default=25)."""
     app = load_app(app_spec)
@@ -327,6 +358,8 @@ def worker(
         "orphan_interval": orphan_interval,
         "profile": profile,
         "log_level": log_level,
+        "metrics_port": metrics_port,
+        "metrics_host": metrics_host,
     }
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
     sys.exit(code)
