@@ -44,3 +44,6 @@ main.add_command(migrate)
 from verk_compat.cli.dev_server import dev_server  # noqa: E402
 
 main.add_command(dev_server)
+from verk_compat.cli.cron import cron  # noqa: E402
+
+main.add_command(cron)

@@ -6,7 +6,8 @@
 this process does not know) resolves to :class:`UnknownJob`: nothing is ever imported or looked
 up from a payload.
 
-Keys touched: none.
+``@app.cron``-style periodic jobs are kept here too (:meth:`App.cron`); the worker's cron poller
+saves them. Keys touched: none.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.errors import UnknownJob
 from verk_compat.worker.events import EventManager
 from verk_compat.worker.middleware import Middleware
@@ -55,6 +57,8 @@ class App:
     middleware: list[Middleware] = field(default_factory=list)
     _jobs: dict[str, JobSpec] = field(default_factory=dict, repr=False)
     _async_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    #: Periodic jobs defined in code (:meth:`cron`); the worker saves them to Redis at start.
+    cron_entries: dict[str, CronEntry] = field(default_factory=dict)
 
     def job(
         self,
@@ -128,3 +132,41 @@ class App:
             is_async = inspect.iscoroutinefunction(call)
             self._async_cache[key] = is_async
         return Resolved(spec, call, is_async)
+
+    def cron(
+        self,
+        name: str,
+        cron: str,
+        class_name: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        *,
+        queue: str = "default",
+        description: str = "",
+        date_as_argument: bool = False,
+        **options: Any,
+    ) -> CronEntry:
+        """Define periodic job ``name``: push ``class_name(*args)`` at each tick of ``cron``
+        (sidekiq-cron syntax), stored as sidekiq-cron stores it; ``options`` are payload keys.
+
+        Raises:
+            verk_compat.codec.cron_entry.CronEntryError: a bad name, cron string or argument.
+        """
+        entry = CronEntry.define(
+            name,
+            cron,
+            class_name,
+            args,
+            queue=queue,
+            description=description,
+            date_as_argument=date_as_argument,
+            **options,
+        )
+        self.add_cron(entry)
+        return entry
+
+    def add_cron(self, *entries: CronEntry) -> None:
+        """Add entries (from :func:`verk_compat.worker.cron.load_schedule`, say)."""
+        for entry in entries:
+            if entry.name in self.cron_entries and self.cron_entries[entry.name] != entry:
+                raise ValueError(f"cron entry {entry.name!r} is already defined")
+            self.cron_entries[entry.name] = entry

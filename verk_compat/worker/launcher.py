@@ -18,9 +18,11 @@ Queues can be added, removed, paused and resumed while the worker runs (Verk's d
 same instant goes back to its queue) and emits ``QueuePaused``; resuming emits ``QueueRunning``.
 The heartbeat's ``info`` follows every change.
 
+The cron poller (:mod:`verk_compat.worker.cron`) runs beside the scheduler, except in burst mode.
+
 Keys touched: everything the parts touch (``queue:<q>``, ``inprogress:<q>:<identity>``,
-``retry``, ``schedule``, ``dead``, ``queues``, ``processes``, ``<identity>``,
-``<identity>:work``, ``<identity>-signals``, ``verk:orphan_lock``, ``stat:*``).
+``cron_jobs``, ``cron_job:*``, ``retry``, ``schedule``, ``dead``, ``queues``, ``processes``,
+``<identity>``, ``<identity>:work``, ``<identity>-signals``, ``verk:orphan_lock``, ``stat:*``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from verk_compat.keys import Keys
 from verk_compat.redis_url import async_client
 from verk_compat.worker.app import App
 from verk_compat.worker.counters import Stats
+from verk_compat.worker.cron import POLL_INTERVAL, CronPoller, CronStore
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning
 from verk_compat.worker.fetch import Acker, Fetcher
 from verk_compat.worker.heartbeat import Heartbeat, make_identity
@@ -145,6 +148,7 @@ class Worker:
         heartbeat_ttl: int = 60,
         beat_interval: float = 5.0,
         poll_interval: float | None = None,
+        cron_interval: float = POLL_INTERVAL,
         orphan_interval: float = 30.0,
         block_timeout: float = 2.0,
         profile: Profile = "sidekiq7",
@@ -186,6 +190,12 @@ class Worker:
         self._fetch_tasks: dict[str, asyncio.Task[Any]] = {}
         self._started = False
         self.scheduler = Scheduler(self.redis, self.keys, interval=poll_interval, profile=profile)
+        #: sidekiq-cron's poller (``cron_interval`` 0 turns it off, as ``cron_poll_interval``).
+        self.cron = CronPoller(
+            CronStore(self.redis, self.keys, profile),
+            app.cron_entries.values(),
+            interval=cron_interval,
+        )
         self.waiter = Waiter(self.redis)
         self.managers = {q: self._new_manager(q, n) for q, n in self.queues.items()}
         self.waiter.queue_count = len(self.managers)
@@ -227,6 +237,8 @@ class Worker:
         ]
         if not self.burst:
             background.append(self._spawn(self.scheduler.run()))
+            if self.cron.interval > 0:
+                background.append(self._spawn(self.cron.run()))
         for name in list(self.managers):
             self._start_fetcher(name)
         fetchers = list(self._fetch_tasks.values())
