@@ -47,3 +47,6 @@ main.add_command(dev_server)
 from verk_compat.cli.cron import cron  # noqa: E402
 
 main.add_command(cron)
+from verk_compat.cli.health import health  # noqa: E402
+
+main.add_command(health)

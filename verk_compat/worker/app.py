@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.errors import UnknownJob
 from verk_compat.worker.events import EventManager
+from verk_compat.worker.lifecycle import Hook, ProcessContext, lifespan
 from verk_compat.worker.middleware import Middleware
 from verk_compat.worker.retry import RetryIn
 
@@ -59,6 +61,10 @@ class App:
     _async_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
     #: Periodic jobs defined in code (:meth:`cron`); the worker saves them to Redis at start.
     cron_entries: dict[str, CronEntry] = field(default_factory=dict)
+    #: Lifecycle hooks (:mod:`verk_compat.worker.lifecycle`) and the per-process context.
+    startup_hooks: list[Hook] = field(default_factory=list)
+    shutdown_hooks: list[Hook] = field(default_factory=list)
+    context: ProcessContext = field(default_factory=ProcessContext)
 
     def job(
         self,
@@ -170,3 +176,18 @@ class App:
             if entry.name in self.cron_entries and self.cron_entries[entry.name] != entry:
                 raise ValueError(f"cron entry {entry.name!r} is already defined")
             self.cron_entries[entry.name] = entry
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Decorator: run ``hook(app.context)`` (sync or async) before the worker starts."""
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Decorator: run ``hook(app.context)`` once every job has finished (reverse order)."""
+        self.shutdown_hooks.append(hook)
+        return hook
+
+    def lifespan(self) -> AbstractAsyncContextManager[ProcessContext]:
+        """``async with app.lifespan():`` runs the startup hooks, then the shutdown hooks (what
+        the worker does around its run; handy in tests)."""
+        return lifespan(self.startup_hooks, self.shutdown_hooks, self.context)

@@ -224,7 +224,14 @@ class Worker:
             manager.pause()
 
     async def run(self) -> None:
-        """Run until :meth:`stop` (or, in burst mode, until every queue is drained)."""
+        """Run until :meth:`stop` (or, in burst mode, until every queue is drained), between
+        the app's startup and shutdown hooks (:mod:`verk_compat.worker.lifecycle`)."""
+        context = self.app.context
+        context.identity, context.redis = self.identity, self.redis
+        async with self.app.lifespan():
+            await self._run()
+
+    async def _run(self) -> None:
         await self._first_beat()
         self._start_keepalive()
         await self._recover()
