@@ -186,7 +186,18 @@ def test_plugin_fixtures(verk_fake: FakeClient, verk_redis_url: str) -> None:
 
 def test_the_documented_example_test_passes() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "examples"],
+        # addopts cleared: the plugin comes from its pytest11 entry point, as for a user.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "examples",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

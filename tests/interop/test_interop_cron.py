@@ -16,11 +16,13 @@ import pytest
 import redis
 import redis.asyncio
 
-from tests.support.ruby import SidekiqProcess, ruby_eval, ruby_json
+from tests.support.ruby import RUBY_DIR, SidekiqProcess, ruby_eval, ruby_json
 from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
+from verk_compat.worker.app import App
 from verk_compat.worker.cron import CronPoller, CronStore
+from verk_compat.worker.launcher import Worker
 
 pytestmark = pytest.mark.interop
 
@@ -143,3 +145,28 @@ async def test_race_of_ruby_and_python_pollers(redis_url: str, r: redis.Redis) -
             await c.aclose()
     args = sorted(Job.decode(p).args[0] for p in r.lrange("queue:default", 0, -1))
     assert args == list(range(count)), results
+
+
+@pytest.mark.slow
+async def test_running_ruby_and_python_processes_enqueue_each_tick_once(
+    redis_url: str, r: redis.Redis
+) -> None:
+    """A real Sidekiq process with sidekiq-cron's poller and a Python worker poll one entry
+    that ticks every second; until each side has pushed some, every claimed tick is one job."""
+    app = App()
+    app.cron("every_second", "* * * * * *", "HardWorker", args=[1], queue="cronq")
+    worker = Worker(app, {"default": 1}, redis_url=redis_url, cron_interval=2.0)
+    task = asyncio.create_task(worker.run())
+    try:
+        with SidekiqProcess(redis_url, require=RUBY_DIR / "cron_poller.rb") as sidekiq:
+            async with asyncio.timeout(60):
+                while not (0 < worker.cron.pushed < r.llen("queue:cronq") - 1):
+                    await asyncio.sleep(0.2)
+            sidekiq.stop()
+    finally:
+        worker.stop()
+        await task
+        await worker.aclose()
+    jobs = r.llen("queue:cronq")
+    claimed = r.zcard("cron_job:every_second:enqueued") - 1  # less the tick marked by save
+    assert jobs == claimed and jobs > worker.cron.pushed > 0

@@ -228,6 +228,8 @@ class CronPoller:
         self.interval = interval
         self.rng = rng or random.Random()
         self._warned: set[str] = set()
+        #: Jobs this poller pushed since it was made.
+        self.pushed = 0
 
     async def poll(self, stamp: float | None = None) -> int:
         """Enqueue every entry whose tick is due at ``stamp`` (now); returns how many."""
@@ -248,6 +250,7 @@ class CronPoller:
                 continue
             if jid is not None:
                 pushed += 1
+                self.pushed += 1
                 log.info("cron %s: enqueued %s (jid %s)", entry.name, entry.klass, jid)
         return pushed
 
