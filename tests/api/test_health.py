@@ -9,6 +9,7 @@ import time
 import redis
 from click.testing import CliRunner
 
+from tests.support.replies import hset_fields
 from verk_compat.api.health import judge
 from verk_compat.api.processes import Process
 from verk_compat.cli import main
@@ -46,7 +47,7 @@ def beat(r: redis.Redis, identity: str, host: str, age: float) -> None:
         info.encode(), busy=0, quiet=False, beat=time.time() - age, rss=1, rtt_us=1, concurrency=1
     )
     r.sadd(K.processes, identity)
-    r.hset(K.process(identity), mapping=fields)
+    hset_fields(r, K.process(identity), fields)
 
 
 def test_health_command(redis_url: str, r: redis.Redis) -> None:

@@ -16,6 +16,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from tests.support.replies import zmembers
 from tests.support.ruby import RUBY_DIR, SidekiqProcess, ruby_eval, ruby_json
 from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.codec.job import Job, now
@@ -107,7 +108,7 @@ async def test_one_enqueue_per_tick_whichever_side_claims_it(
         redis_url,
     )
     assert r.llen("queue:default") == 2
-    ticks = [m.decode() for m in r.zrange("cron_job:both:enqueued", 0, -1)]
+    ticks = [m.decode() for m in zmembers(r, "cron_job:both:enqueued")]
     assert ticks[-2:] == [
         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) for t in (tick, tick + 60)
     ]
