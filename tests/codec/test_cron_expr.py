@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as _dt
 import json
+import random
 
 import pytest
 
@@ -172,3 +173,58 @@ def test_ticks_match_fugit(redis_url: str) -> None:
         if text in ("every 5 minutes", "0 9 * * mon%2"):
             continue  # valid for fugit, refused here on purpose (documented)
         assert answer is None, f"fugit accepts {text!r}"
+
+
+def random_expression(rng: random.Random) -> str:
+    """A cron string from fugit's grammar (ranges, steps, lists, names, L, #n, zones)."""
+
+    def element(low: int, high: int, names: tuple[str, ...] = ()) -> str:
+        def bound() -> str:
+            n = rng.randint(low, high)
+            return names[n - low] if names and rng.random() < 0.3 else str(n)
+
+        kind = rng.randrange(5)
+        if kind == 0:
+            return "*"
+        if kind == 1:
+            return bound()
+        if kind == 2:
+            return f"{bound()}-{bound()}"
+        if kind == 3:
+            return f"*/{rng.randint(2, 20)}"
+        return f"{bound()}-{bound()}/{rng.randint(2, 5)}"
+
+    def field(low: int, high: int, names: tuple[str, ...] = ()) -> str:
+        return ",".join(element(low, high, names) for _ in range(rng.choice((1, 1, 2))))
+
+    months = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    days = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+    dom = rng.choice([field(1, 31), "L", "-3", "*", "*", "1,15"])
+    dow = rng.choice([field(0, 6, days), f"{rng.choice(days)}#{rng.choice(['1', '2', '-1'])}"])
+    parts = [field(0, 59), field(0, 23), dom, field(1, 12, months), dow]
+    if rng.random() < 0.2:
+        parts.insert(0, field(0, 59))
+    if rng.random() < 0.2:
+        parts.append(rng.choice(["Europe/Paris", "America/New_York", "+05:30", "UTC"]))
+    return " ".join(parts)
+
+
+@pytest.mark.interop
+def test_random_expressions_match_fugit(redis_url: str) -> None:
+    rng = random.Random(20261128)
+    texts = [random_expression(rng) for _ in range(300)]
+    instants = [utc(2026, 1, 1) + rng.uniform(0, 3 * 365 * 86400) for _ in range(3)]
+    cases = [[text, instants] for text in texts]
+    answers = json.loads(ruby_eval(_FUGIT, redis_url, CASES=json.dumps(cases)).splitlines()[-1])
+    checked = 0
+    for text, answer in zip(texts, answers, strict=True):
+        try:
+            expr = parse(text)
+        except CronError:
+            assert answer is None, f"fugit accepts {text!r}, we refuse it"
+            continue
+        assert answer is not None, f"fugit refuses {text!r}, we accept it"
+        ours = [[expr.previous_time(at), expr.next_time(at)] for at in instants]
+        assert ours == answer, text
+        checked += 1
+    assert checked > 250

@@ -15,13 +15,13 @@ When both day fields are restricted, a day matching either runs (``man 5 crontab
 Without a zone, times are the process's local time, as fugit reads them (set ``TZ`` alike on
 Ruby and Python processes). Refused with :class:`CronError` naming the problem: fugit's
 natural-language schedules (``every day at noon``), ``@reboot``, the weekday modulo extension
-(``mon%2``), impossible dates (``0 0 30 2 *``). Around a DST change the local-time arithmetic
-may pick a tick fugit does not (an hour that does not exist, or exists twice).
+(``mon%2``), impossible dates (``0 0 30 2 *``). The previous and next ticks follow fugit's
+cursor (absolute-second steps, wall clock read in the zone), quirks across DST included, since
+Ruby and Python pollers must name the same tick.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as _dt
 import math
 import re
@@ -93,53 +93,83 @@ class CronExpr:
 
     def previous_time(self, now: float) -> float:
         """Epoch seconds of the latest tick strictly before ``floor(now)`` (fugit's
-        ``previous_time``, which sidekiq-cron calls with the poll time)."""
-        t = self._wall(math.floor(now) - 1)
+        ``previous_time``, which sidekiq-cron calls with the poll time).
+
+        Like fugit's cursor, this steps in absolute seconds and reads the wall clock of the
+        zone at each step, so across a DST change it lands where fugit lands.
+        """
+        t = math.floor(now) - 1
         for _ in range(MAX_ITERATIONS):
-            if not self._month_ok(t):
-                t = t.replace(day=1, hour=0, minute=0, second=0) - _SECOND
-            elif not self._day_ok(t):
-                t = t.replace(hour=0, minute=0, second=0) - _SECOND
-            elif not _ok(self.hours, t.hour):
-                t = t.replace(minute=0, second=0) - _SECOND
-            elif not _ok(self.minutes, t.minute):
-                t = t.replace(second=0) - _SECOND
-            elif t.second not in self.seconds:
-                earlier = [s for s in self.seconds if s < t.second]
-                t = t.replace(second=earlier[-1]) if earlier else t.replace(second=0) - _SECOND
+            w = self._wall(t)
+            if not self._month_ok(w):
+                t -= (w.day - 1) * 86400 + w.hour * 3600 + w.minute * 60 + w.second + 1
+            elif not self._day_ok(w):
+                t -= w.hour * 3600 + w.minute * 60 + w.second + 1
+            elif not _ok(self.hours, w.hour):
+                t -= w.minute * 60 + w.second + 1
+            elif not _ok(self.minutes, w.minute):
+                t -= w.second + 1
+            elif w.second not in self.seconds:
+                earlier = [x for x in self.seconds if x < w.second]
+                target = earlier[-1] if earlier else self.seconds[-1]
+                t += target - w.second - (0 if w.second > target else 60)
             else:
-                return self._epoch(t)
+                return float(t)
         raise CronError(f"no tick found for {self.source!r} (an impossible date?)")
 
     def next_time(self, now: float) -> float:
-        """Epoch seconds of the earliest tick strictly after ``floor(now)``."""
-        t = self._wall(math.floor(now) + 1)
+        """Epoch seconds of the earliest tick strictly after ``floor(now)`` (fugit's
+        ``next_time``, same cursor arithmetic)."""
+        origin = t = math.floor(now)
+        start = self._wall(origin)
         for _ in range(MAX_ITERATIONS):
-            if not self._month_ok(t):
-                t = _first_of_next_month(t)
-            elif not self._day_ok(t):
-                t = t.replace(hour=0, minute=0, second=0) + _DAY
-            elif not _ok(self.hours, t.hour):
-                t = t.replace(minute=0, second=0) + _HOUR
-            elif not _ok(self.minutes, t.minute):
-                t = t.replace(second=0) + _MINUTE
-            elif t.second not in self.seconds:
-                later = [s for s in self.seconds if s > t.second]
-                t = t.replace(second=later[0]) if later else t.replace(second=0) + _MINUTE
+            if t == origin:
+                t += 1
+                continue
+            w = self._wall(t)
+            if not self._month_ok(w):
+                y, m = (w.year + 1, 1) if w.month == 12 else (w.year, w.month + 1)
+                t = self._midnight(y, m, 1)
+            elif not self._day_ok(w):
+                t = self._next_day(t, w)
+            elif not _ok(self.hours, w.hour):
+                t += (60 - w.minute) * 60 - w.second
+            elif not _ok(self.minutes, w.minute):
+                t += 60 - w.second
+            elif w.second not in self.seconds:
+                later = [x for x in self.seconds if x > w.second]
+                t += later[0] - w.second if later else 60 - w.second + self.seconds[0]
+            elif w.replace(tzinfo=None) == start.replace(tzinfo=None) and w.utcoffset() != (
+                start.utcoffset()
+            ):
+                # The same wall time again after a DST fall-back: fugit moves on (its gh-6).
+                origin, start = t, w
             else:
-                return self._epoch(t)
+                return float(t)
         raise CronError(f"no tick found for {self.source!r} (an impossible date?)")
 
-    def _wall(self, epoch: int) -> _dt.datetime:
-        """Naive wall-clock time of ``epoch`` in this expression's zone (local without one)."""
-        if self.zone is None:
-            return _dt.datetime.fromtimestamp(epoch)
-        return _dt.datetime.fromtimestamp(epoch, self.zone).replace(tzinfo=None)
+    def _next_day(self, t: int, w: _dt.datetime) -> int:
+        """fugit's ``inc_day``: to the next midnight, mending a DST-shifted landing."""
+        t += (24 - w.hour) * 3600 - w.minute * 60 - w.second
+        landed = self._wall(t)
+        if landed.hour == 0:
+            return t
+        if landed.hour < 12:
+            # A midnight that does not exist (a DST gap at 00:00) reads as the hour after.
+            return self._midnight(landed.year, landed.month, landed.day)
+        return t + (24 - landed.hour) * 3600
 
-    def _epoch(self, wall: _dt.datetime) -> float:
+    def _wall(self, epoch: int) -> _dt.datetime:
+        """Wall-clock time of ``epoch`` in this expression's zone (local time without one)."""
         if self.zone is None:
-            return wall.timestamp()
-        return wall.replace(tzinfo=self.zone).timestamp()
+            return _dt.datetime.fromtimestamp(epoch).astimezone()
+        return _dt.datetime.fromtimestamp(epoch, self.zone)
+
+    def _midnight(self, year: int, month: int, day: int) -> int:
+        wall = _dt.datetime(year, month, day)
+        if self.zone is None:
+            return int(wall.timestamp())
+        return int(wall.replace(tzinfo=self.zone).timestamp())
 
     def _month_ok(self, t: _dt.datetime) -> bool:
         return _ok(self.months, t.month)
@@ -158,33 +188,31 @@ class CronExpr:
                 continue
             if nth is None:
                 return True
-            last = calendar.monthrange(t.year, t.month)[1]
-            if nth > 0 and nth == (t.day - 1) // 7 + 1:
-                return True
-            if nth < 0 and nth == -((last - t.day) // 7 + 1):
+            if nth == (self._weeks(t, -1) if nth > 0 else -self._weeks(t, 1)):
                 return True
         return False
+
+    def _weeks(self, t: _dt.datetime, direction: int) -> int:
+        """et-orbi's ``count_weeks``: absolute 7-day steps from ``t`` while still in its month
+        (a DST change between the steps moves the wall clock, as it does in Ruby)."""
+        count, epoch = 0, int(t.timestamp())
+        while self._wall(epoch).month == t.month:
+            count += 1
+            epoch += direction * 7 * 86400
+        return count
 
     def _monthday_ok(self, t: _dt.datetime) -> bool:
         if self.monthdays is None:
             return True
-        last = calendar.monthrange(t.year, t.month)[1] + 1
+        # fugit's "last day": 24 h (absolute) before the next month's first midnight, which a
+        # DST change on the last day moves one day back.
+        y, m = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+        last = self._wall(self._midnight(y, m, 1) - 86400).day + 1
         return any((last + d if d < 1 else d) == t.day for d in self.monthdays)
-
-
-_SECOND = _dt.timedelta(seconds=1)
-_MINUTE = _dt.timedelta(minutes=1)
-_HOUR = _dt.timedelta(hours=1)
-_DAY = _dt.timedelta(days=1)
 
 
 def _ok(allowed: tuple[int, ...] | None, value: int) -> bool:
     return allowed is None or value in allowed
-
-
-def _first_of_next_month(t: _dt.datetime) -> _dt.datetime:
-    year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
-    return _dt.datetime(year, month, 1)
 
 
 def parse(text: str) -> CronExpr:
