@@ -35,7 +35,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 import redis as _sync_redis
@@ -45,6 +45,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 import verk_compat.worker.signals as _signals
+from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
 from verk_compat.redis_url import async_client
@@ -153,10 +154,13 @@ class Worker:
         block_timeout: float = 2.0,
         profile: Profile = "sidekiq7",
         tag: str = "",
+        cron_entries: Iterable[CronEntry] | None = None,
+        lifecycle: bool = True,
     ) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         self.app = app
+        self.lifecycle = lifecycle
         self.queues = dict(queues)
         if redis is None:
             redis = async_client(redis_url, **client_options(block_timeout))
@@ -193,7 +197,7 @@ class Worker:
         #: sidekiq-cron's poller (``cron_interval`` 0 turns it off, as ``cron_poll_interval``).
         self.cron = CronPoller(
             CronStore(self.redis, self.keys, profile),
-            app.cron_entries.values(),
+            app.cron_entries.values() if cron_entries is None else cron_entries,
             interval=cron_interval,
         )
         self.waiter = Waiter(self.redis)
@@ -226,6 +230,9 @@ class Worker:
     async def run(self) -> None:
         """Run until :meth:`stop` (or, in burst mode, until every queue is drained), between
         the app's startup and shutdown hooks (:mod:`verk_compat.worker.lifecycle`)."""
+        if not self.lifecycle:  # the hooks run around several workers (ShardedWorker)
+            await self._run()
+            return
         context = self.app.context
         context.identity, context.redis = self.identity, self.redis
         async with self.app.lifespan():
