@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -16,6 +22,30 @@ from verk_compat.codec.job import Job
 from verk_compat.devtools.redis_server import free_port
 from verk_compat.keys import Keys
 from verk_compat.worker.cron import CronStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(redis_url: str, out: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``verk-compat worker tests.support.worker_app:app`` (jobs append to ``out``)."""
+    env = {**os.environ, "WORKER_OUT": str(out), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", "from verk_compat.cli import main; main()", "worker"]
+    cmd += ["tests.support.worker_app:app", "--redis-url", redis_url, *args]
+    log = out.with_suffix(".log").open("wb")
+    try:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+
+
+def finish(proc: subprocess.Popen[bytes], out: Path) -> str:
+    proc.wait(30)
+    return out.with_suffix(".log").read_text()
+
+
+def lines(out: Path) -> list[dict[str, Any]]:
+    text = out.read_text() if out.exists() else ""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def run(*args: str, url: str, code: int = 0) -> str:
@@ -59,3 +89,29 @@ def test_list_enable_disable_run_now(redis_url: str, r: redis.Redis) -> None:
 def test_unreachable_redis_exits_2() -> None:
     out = run("list", url=f"redis://127.0.0.1:{free_port()}/0", code=2)
     assert "unreachable" in out
+
+
+def test_worker_runs_a_schedule_file(redis_url: str, r: redis.Redis, tmp_path: Path) -> None:
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("tick:\n  cron: '* * * * * *'\n  class: HardWorker\n  args: [42]\n")
+    out = tmp_path / "out.jsonl"
+    proc = start(redis_url, out, "--cron-schedule", str(schedule), "--cron-interval", "0.3")
+    deadline = time.monotonic() + 30
+    try:
+        while len(lines(out)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        text = finish(proc, out)
+    assert proc.returncode == 0, text
+    assert lines(out)[0] == {"class": "HardWorker", "args": [42]}
+    assert r.hget("cron_job:tick", "klass") == b"HardWorker"
+
+
+def test_worker_refuses_a_bad_schedule_file(redis_url: str, tmp_path: Path) -> None:
+    schedule = tmp_path / "bad.toml"
+    schedule.write_text('[x]\ncron = "every day"\nclass = "A"\n')
+    out = tmp_path / "out.jsonl"
+    proc = start(redis_url, out, "--cron-schedule", str(schedule))
+    text = finish(proc, out)
+    assert proc.returncode == 2 and "invalid cron string 'every day'" in text
