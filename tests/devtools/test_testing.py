@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
 from verk_compat.codec.job import Job
 from verk_compat.devtools.testing import FakeAsyncClient, FakeClient, perform
@@ -206,3 +208,17 @@ def test_the_documented_example_test_passes() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 passed" in proc.stdout
+
+
+@pytest.mark.parametrize(("fake", "real"), [(FakeClient, Client), (FakeAsyncClient, AsyncClient)])
+def test_fakes_have_the_client_api(fake: type, real: type) -> None:
+    """Same public methods, same parameters: code written for a client takes the fake."""
+    for name, method in inspect.getmembers(real, inspect.isfunction):
+        if name.startswith("_") and name not in ("__enter__", "__exit__", "__aenter__"):
+            continue
+        assert hasattr(fake, name), f"{fake.__name__} lacks {name}"
+        if name.startswith("_"):
+            continue
+        ours = list(inspect.signature(getattr(fake, name)).parameters.values())
+        theirs = list(inspect.signature(method).parameters.values())
+        assert [(p.name, p.kind) for p in ours] == [(p.name, p.kind) for p in theirs], name

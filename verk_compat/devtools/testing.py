@@ -270,6 +270,15 @@ class FakeClient(_Recorder):
         _run(go())
         return count
 
+    def close(self) -> None:
+        """Nothing to close (the client API has it)."""
+
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _apply(self, writes: list[Write]) -> None:
         jobs = [job for write in writes for job in self._record(write)]
         if jobs:
@@ -351,6 +360,15 @@ class FakeAsyncClient(_Recorder):
         self, queue: str | None = None, *, app: App | None = None, scheduled: bool = False
     ) -> int:
         return await self._adrain(queue, app, scheduled)
+
+    async def aclose(self) -> None:
+        """Nothing to close (the client API has it)."""
+
+    async def __aenter__(self) -> FakeAsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     async def _apply(self, writes: list[Write]) -> None:
         for write in writes:
