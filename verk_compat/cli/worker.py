@@ -292,6 +292,16 @@ def _child_options(options: dict[str, Any], index: int) -> dict[str, Any]:
     return child
 
 
+def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
+    from verk_compat.worker.cron import load_schedule
+
+    for path in paths:
+        try:
+            app.add_cron(*load_schedule(path))
+        except ValueError as exc:  # CronEntryError included
+            raise click.BadParameter(str(exc), param_hint="--cron-schedule") from None
+
+
 @click.command()
 @click.argument("app_spec", metavar="MODULE:APP")
 @click.option(
@@ -303,6 +313,20 @@ def _child_options(options: dict[str, Any], index: int) -> dict[str, Any]:
 @click.option("--redis-url", envvar="REDIS_URL", default=None, help="Default: $REDIS_URL.")
 @click.option("--namespace", default="", help="redis-namespace style key prefix.")
 @click.option("--poll-interval", type=float, default=None, help="Scheduler poll interval (s).")
+@click.option(
+    "--cron-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Mean seconds between cron polls (sidekiq-cron's cron_poll_interval); 0: no cron.",
+)
+@click.option(
+    "--cron-schedule",
+    "cron_schedules",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A sidekiq-cron schedule file (.yml/.yaml/.toml) whose entries this worker saves.",
+)
 @click.option("--heartbeat-ttl", type=int, default=60, show_default=True)
 @click.option("--beat-interval", type=float, default=5.0, show_default=True)
 @click.option(
@@ -336,6 +360,8 @@ def worker(
     redis_url: str | None,
     namespace: str,
     poll_interval: float | None,
+    cron_interval: float,
+    cron_schedules: tuple[str, ...],
     heartbeat_ttl: int,
     beat_interval: float,
     orphan_interval: float,
@@ -346,6 +372,8 @@ def worker(
 ) -> None:
     """Run the jobs of MODULE:APP from the given queues (default: default=25)."""
     app = load_app(app_spec)
+    if cron_schedules:
+        _add_schedules(app, cron_schedules)
     options: dict[str, Any] = {
         "queues": dict(parse_queue(q) for q in queues) or {"default": 25},
         "redis_url": resolve(redis_url),
@@ -353,6 +381,7 @@ def worker(
         "burst": burst,
         "shutdown_timeout": shutdown_timeout,
         "poll_interval": poll_interval,
+        "cron_interval": cron_interval,
         "heartbeat_ttl": heartbeat_ttl,
         "beat_interval": beat_interval,
         "orphan_interval": orphan_interval,
