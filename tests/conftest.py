@@ -23,6 +23,8 @@ from verk_compat.devtools.redis_server import EmbeddedRedis
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# verk-compat's own pytest plugin (``verk_fake``, ``verk_redis_url``); see pyproject's addopts.
+pytest_plugins = ["verk_compat.devtools.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -138,6 +138,35 @@ class Keys:
         """SET of the queues a Verk node serves."""
         return self._k(f"verk:node:{node_id}:queues")
 
+    # -- periodic jobs (sidekiq-cron 1.x names; verk_compat.worker.cron) ----------------------
+
+    @property
+    def cron_jobs(self) -> str:
+        """SET of every cron entry's hash key, unprefixed (``cron_job:<name>``)."""
+        return self._k("cron_jobs")
+
+    @staticmethod
+    def cron_member(name: str) -> str:
+        """The ``cron_jobs`` member of entry ``name`` (a key name, never prefixed: a member)."""
+        return f"cron_job:{name}"
+
+    def cron_job(self, name: str) -> str:
+        """HASH of one cron entry (name, klass, cron, args, message, status, ...)."""
+        return self._k(f"cron_job:{name}")
+
+    def cron_job_of_member(self, member: str | bytes) -> str:
+        """The hash key of a ``cron_jobs`` member (the namespace added to it)."""
+        text = member.decode() if isinstance(member, bytes) else member
+        return self._k(text)
+
+    def cron_enqueued(self, name: str) -> str:
+        """ZSET of the ticks already enqueued (member: tick ISO 8601 UTC; score: epoch)."""
+        return self._k(f"cron_job:{name}:enqueued")
+
+    def cron_history(self, name: str) -> str:
+        """LIST of the last enqueues, newest first (``{"jid","enqueued"}`` JSON)."""
+        return self._k(f"cron_job:{name}:jid_history")
+
     # -- migration (verk_compat.migrate) -------------------------------------------------------
 
     def quarantine(self, source: str) -> str:

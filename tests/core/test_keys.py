@@ -136,3 +136,14 @@ def test_verk_keys_match_recorded_verk_state() -> None:
     assert keys.inprogress("default", node) in state
     assert keys.quarantine("retry") == "verk:quarantine:retry"
     assert Keys("ns").verk_node("1") == "ns:verk:node:1"
+
+
+def test_cron_keys_are_sidekiq_crons_and_members_stay_unprefixed() -> None:
+    plain, spaced = Keys(), Keys("ns")
+    assert plain.cron_jobs == "cron_jobs" and spaced.cron_jobs == "ns:cron_jobs"
+    assert plain.cron_job("a b") == "cron_job:a b"
+    assert spaced.cron_enqueued("a") == "ns:cron_job:a:enqueued"
+    assert spaced.cron_history("a") == "ns:cron_job:a:jid_history"
+    member = spaced.cron_member("a")
+    assert member == "cron_job:a"
+    assert spaced.cron_job_of_member(member.encode()) == spaced.cron_job("a")

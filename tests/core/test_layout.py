@@ -11,7 +11,18 @@ import importlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "verk_compat"
-STAGES = ("codec", "client", "worker", "api", "migrate", "cli", "devtools")
+STAGES = (
+    "codec",
+    "client",
+    "worker",
+    "api",
+    "migrate",
+    "cli",
+    "devtools",
+    "web",
+    "metrics",
+    "tracing",
+)
 # Which stage may import which: the shared root is below everything, cli on top.
 ALLOWED = {
     "root": set(),
@@ -21,7 +32,12 @@ ALLOWED = {
     "api": {"root", "codec"},
     "migrate": {"root", "codec"},
     "devtools": {"root", "codec", "client", "worker"},
-    "cli": {"root", "codec", "client", "worker", "api", "migrate", "devtools"},
+    # The optional extras: the dashboard reads through the API; metrics and traces hook into
+    # the worker (events, middleware); the CLI wires them together.
+    "web": {"root", "codec", "api"},
+    "metrics": {"root", "codec", "worker", "api"},
+    "tracing": {"root", "codec", "worker"},
+    "cli": {"root", "codec", "client", "worker", "api", "migrate", "devtools", "web", "metrics"},
 }
 
 

@@ -23,6 +23,7 @@ from verk_compat.lua import lua_dir, parse_header, script, scripts
 #: name -> (version, sha1 of the source). Bump the version when a script changes, then re-pin.
 PINS: dict[str, tuple[int, str]] = {
     "ack": (1, "a215150bf64d067628d5779fb60f986bc55a8b7a"),
+    "cron_enqueue": (1, "5ba26d21ca99b19ae2039226d933fdb67a71f779"),
     "enqueue_due": (1, "4b99534353a046bf139f67cce20c2d8e25901246"),
     "fail": (1, "ed9214d22719d36f46a4cb06ea19a6fa8a25dbf1"),
     "fetch_ack": (2, "72f7d92de720e278fd3042fb20283e4a98675901"),

@@ -70,3 +70,32 @@ async def test_async_sharded_client_routes(
 def test_a_queue_on_two_servers_is_refused(redis_url: str) -> None:
     with pytest.raises(ValueError, match="on two servers"):
         ShardedWorker(App(), {redis_url: {"q": 1}, "redis://other:1/0": {"q": 1}})
+
+
+async def test_hooks_run_once_and_cron_entries_live_with_their_queue(
+    redis_url: str, second: EmbeddedRedis
+) -> None:
+    app = App()
+    calls: list[str] = []
+    app.on_startup(lambda ctx: calls.append("up"))
+    app.on_shutdown(lambda ctx: calls.append("down"))
+    app.cron("on_first", "* * * * *", "X", queue="default")
+    app.cron("on_second", "* * * * *", "X", queue="critical")
+    worker = ShardedWorker(
+        app, {redis_url: {"default": 1}, second.url: {"critical": 1}}, burst=True
+    )
+    assert [[e.name for e in w.cron.entries] for w in worker.workers] == [
+        ["on_first"],
+        ["on_second"],
+    ]
+    await asyncio.wait_for(worker.run(), 30)
+    await worker.aclose()
+    assert calls == ["up", "down"]
+    assert app.context.identity == worker.workers[0].identity
+
+
+def test_a_cron_entry_for_an_unserved_queue_is_refused(redis_url: str) -> None:
+    app = App()
+    app.cron("nowhere", "* * * * *", "X", queue="mailers")
+    with pytest.raises(ValueError, match="'mailers', which no shard serves"):
+        ShardedWorker(app, {redis_url: {"default": 1}})

@@ -44,3 +44,12 @@ main.add_command(migrate)
 from verk_compat.cli.dev_server import dev_server  # noqa: E402
 
 main.add_command(dev_server)
+from verk_compat.cli.web import web  # noqa: E402
+
+main.add_command(web)
+from verk_compat.cli.cron import cron  # noqa: E402
+
+main.add_command(cron)
+from verk_compat.cli.health import health  # noqa: E402
+
+main.add_command(health)

@@ -206,6 +206,7 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     from verk_compat.worker.launcher import Worker
 
     _configure_logging(options.pop("log_level"))
+    _start_metrics(app, options)
 
     async def main() -> None:
         worker = Worker(app, **options)
@@ -223,6 +224,19 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     # back in the queue, and the interpreter exits without waiting for them (as Sidekiq does).
     asyncio.run(main())
     return 0
+
+
+def _start_metrics(app: App, options: dict[str, Any]) -> None:
+    """Serve ``--metrics-port`` (popped from ``options``) when given (extra ``metrics``)."""
+    port, host = options.pop("metrics_port", None), options.pop("metrics_host", "127.0.0.1")
+    if port is None:
+        return
+    from verk_compat.metrics.server import serve_worker_metrics
+
+    serve_worker_metrics(
+        app.events, port, redis_url=options["redis_url"], namespace=options["namespace"], host=host
+    )
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 #: Signals the parent of ``--processes N`` forwards to its children.
@@ -246,7 +260,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
 
     for signum in _FORWARDED:
         signal.signal(signum, forward)
-    for _ in range(processes):
+    for index in range(processes):
         signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
         pid = os.fork()
         if pid == 0:
@@ -254,7 +268,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
             try:
                 for signum in _FORWARDED:
                     signal.signal(signum, signal.SIG_DFL)
-                code = _run_one(app, dict(options))
+                code = _run_one(app, _child_options(options, index))
             finally:
                 # os._exit skips the interpreter's exit: flush buffered log lines first.
                 with contextlib.suppress(Exception):
@@ -270,6 +284,24 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
     return status
 
 
+def _child_options(options: dict[str, Any], index: int) -> dict[str, Any]:
+    """Options of child ``index``: each serves its metrics on its own port (``port + index``)."""
+    child = dict(options)
+    if child.get("metrics_port") is not None:
+        child["metrics_port"] += index
+    return child
+
+
+def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
+    from verk_compat.worker.cron import load_schedule
+
+    for path in paths:
+        try:
+            app.add_cron(*load_schedule(path))
+        except ValueError as exc:  # CronEntryError included
+            raise click.BadParameter(str(exc), param_hint="--cron-schedule") from None
+
+
 @click.command()
 @click.argument("app_spec", metavar="MODULE:APP")
 @click.option(
@@ -281,6 +313,20 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
 @click.option("--redis-url", envvar="REDIS_URL", default=None, help="Default: $REDIS_URL.")
 @click.option("--namespace", default="", help="redis-namespace style key prefix.")
 @click.option("--poll-interval", type=float, default=None, help="Scheduler poll interval (s).")
+@click.option(
+    "--cron-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Mean seconds between cron polls (sidekiq-cron's cron_poll_interval); 0: no cron.",
+)
+@click.option(
+    "--cron-schedule",
+    "cron_schedules",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A sidekiq-cron schedule file (.yml/.yaml/.toml) whose entries this worker saves.",
+)
 @click.option("--heartbeat-ttl", type=int, default=60, show_default=True)
 @click.option("--beat-interval", type=float, default=5.0, show_default=True)
 @click.option(
@@ -298,6 +344,13 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
     help="Sidekiq version rules: timestamps, retry jitter, work-hash key name.",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (child i of --processes: port + i).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
 def worker(
     app_spec: str,
     queues: tuple[str, ...],
@@ -307,14 +360,20 @@ def worker(
     redis_url: str | None,
     namespace: str,
     poll_interval: float | None,
+    cron_interval: float,
+    cron_schedules: tuple[str, ...],
     heartbeat_ttl: int,
     beat_interval: float,
     orphan_interval: float,
     profile: str,
     log_level: str,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Run the jobs of MODULE:APP from the given queues (default: default=25)."""
     app = load_app(app_spec)
+    if cron_schedules:
+        _add_schedules(app, cron_schedules)
     options: dict[str, Any] = {
         "queues": dict(parse_queue(q) for q in queues) or {"default": 25},
         "redis_url": resolve(redis_url),
@@ -322,11 +381,14 @@ def worker(
         "burst": burst,
         "shutdown_timeout": shutdown_timeout,
         "poll_interval": poll_interval,
+        "cron_interval": cron_interval,
         "heartbeat_ttl": heartbeat_ttl,
         "beat_interval": beat_interval,
         "orphan_interval": orphan_interval,
         "profile": profile,
         "log_level": log_level,
+        "metrics_port": metrics_port,
+        "metrics_host": metrics_host,
     }
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
     sys.exit(code)

@@ -6,18 +6,22 @@
 naming anything that was not registered (``os.system``, a Ruby class this process does not know)
 resolves to :class:`UnknownJob`: nothing is ever imported or looked up from a payload.
 
-Keys touched: none.
+``@app.cron``-style periodic jobs are kept here too (:meth:`App.cron`); the worker's cron poller
+saves them. Keys touched: none.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.errors import UnknownJob
 from verk_compat.worker.events import EventManager
+from verk_compat.worker.lifecycle import Hook, ProcessContext, lifespan
 from verk_compat.worker.middleware import Middleware
 from verk_compat.worker.retry import RetryIn
 
@@ -55,6 +59,12 @@ class App:
     middleware: list[Middleware] = field(default_factory=list)
     _jobs: dict[str, JobSpec] = field(default_factory=dict, repr=False)
     _async_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    #: Periodic jobs defined in code (:meth:`cron`); the worker saves them to Redis at start.
+    cron_entries: dict[str, CronEntry] = field(default_factory=dict)
+    #: Lifecycle hooks (:mod:`verk_compat.worker.lifecycle`) and the per-process context.
+    startup_hooks: list[Hook] = field(default_factory=list)
+    shutdown_hooks: list[Hook] = field(default_factory=list)
+    context: ProcessContext = field(default_factory=ProcessContext)
 
     def job(
         self,
@@ -128,3 +138,56 @@ class App:
             is_async = inspect.iscoroutinefunction(call)
             self._async_cache[key] = is_async
         return Resolved(spec, call, is_async)
+
+    def cron(
+        self,
+        name: str,
+        cron: str,
+        class_name: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        *,
+        queue: str = "default",
+        description: str = "",
+        date_as_argument: bool = False,
+        **options: Any,
+    ) -> CronEntry:
+        """Define periodic job ``name``: push ``class_name(*args)`` at each tick of ``cron``
+        (sidekiq-cron syntax), stored as sidekiq-cron stores it; ``options`` are payload keys.
+
+        Raises:
+            verk_compat.codec.cron_entry.CronEntryError: a bad name, cron string or argument.
+        """
+        entry = CronEntry.define(
+            name,
+            cron,
+            class_name,
+            args,
+            queue=queue,
+            description=description,
+            date_as_argument=date_as_argument,
+            **options,
+        )
+        self.add_cron(entry)
+        return entry
+
+    def add_cron(self, *entries: CronEntry) -> None:
+        """Add entries (from :func:`verk_compat.worker.cron.load_schedule`, say)."""
+        for entry in entries:
+            if entry.name in self.cron_entries and self.cron_entries[entry.name] != entry:
+                raise ValueError(f"cron entry {entry.name!r} is already defined")
+            self.cron_entries[entry.name] = entry
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Decorator: run ``hook(app.context)`` (sync or async) before the worker starts."""
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Decorator: run ``hook(app.context)`` once every job has finished (reverse order)."""
+        self.shutdown_hooks.append(hook)
+        return hook
+
+    def lifespan(self) -> AbstractAsyncContextManager[ProcessContext]:
+        """``async with app.lifespan():`` runs the startup hooks, then the shutdown hooks (what
+        the worker does around its run; handy in tests)."""
+        return lifespan(self.startup_hooks, self.shutdown_hooks, self.context)

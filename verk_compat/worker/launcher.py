@@ -18,9 +18,11 @@ Queues can be added, removed, paused and resumed while the worker runs (Verk's d
 same instant goes back to its queue) and emits ``QueuePaused``; resuming emits ``QueueRunning``.
 The heartbeat's ``info`` follows every change.
 
+The cron poller (:mod:`verk_compat.worker.cron`) runs beside the scheduler, except in burst mode.
+
 Keys touched: everything the parts touch (``queue:<q>``, ``inprogress:<q>:<identity>``,
-``retry``, ``schedule``, ``dead``, ``queues``, ``processes``, ``<identity>``,
-``<identity>:work``, ``<identity>-signals``, ``verk:orphan_lock``, ``stat:*``).
+``cron_jobs``, ``cron_job:*``, ``retry``, ``schedule``, ``dead``, ``queues``, ``processes``,
+``<identity>``, ``<identity>:work``, ``<identity>-signals``, ``verk:orphan_lock``, ``stat:*``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 import redis as _sync_redis
@@ -43,11 +45,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 import verk_compat.worker.signals as _signals
+from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
 from verk_compat.redis_url import async_client
 from verk_compat.worker.app import App
 from verk_compat.worker.counters import Stats
+from verk_compat.worker.cron import POLL_INTERVAL, CronPoller, CronStore
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning
 from verk_compat.worker.fetch import Acker, Fetcher
 from verk_compat.worker.heartbeat import Heartbeat, make_identity
@@ -145,14 +149,18 @@ class Worker:
         heartbeat_ttl: int = 60,
         beat_interval: float = 5.0,
         poll_interval: float | None = None,
+        cron_interval: float = POLL_INTERVAL,
         orphan_interval: float = 30.0,
         block_timeout: float = 2.0,
         profile: Profile = "sidekiq7",
         tag: str = "",
+        cron_entries: Iterable[CronEntry] | None = None,
+        lifecycle: bool = True,
     ) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         self.app = app
+        self.lifecycle = lifecycle
         self.queues = dict(queues)
         if redis is None:
             redis = async_client(redis_url, **client_options(block_timeout))
@@ -186,6 +194,12 @@ class Worker:
         self._fetch_tasks: dict[str, asyncio.Task[Any]] = {}
         self._started = False
         self.scheduler = Scheduler(self.redis, self.keys, interval=poll_interval, profile=profile)
+        #: sidekiq-cron's poller (``cron_interval`` 0 turns it off, as ``cron_poll_interval``).
+        self.cron = CronPoller(
+            CronStore(self.redis, self.keys, profile),
+            app.cron_entries.values() if cron_entries is None else cron_entries,
+            interval=cron_interval,
+        )
         self.waiter = Waiter(self.redis)
         self.managers = {q: self._new_manager(q, n) for q, n in self.queues.items()}
         self.waiter.queue_count = len(self.managers)
@@ -214,7 +228,17 @@ class Worker:
             manager.pause()
 
     async def run(self) -> None:
-        """Run until :meth:`stop` (or, in burst mode, until every queue is drained)."""
+        """Run until :meth:`stop` (or, in burst mode, until every queue is drained), between
+        the app's startup and shutdown hooks (:mod:`verk_compat.worker.lifecycle`)."""
+        if not self.lifecycle:  # the hooks run around several workers (ShardedWorker)
+            await self._run()
+            return
+        context = self.app.context
+        context.identity, context.redis = self.identity, self.redis
+        async with self.app.lifespan():
+            await self._run()
+
+    async def _run(self) -> None:
         await self._first_beat()
         self._start_keepalive()
         await self._recover()
@@ -227,6 +251,8 @@ class Worker:
         ]
         if not self.burst:
             background.append(self._spawn(self.scheduler.run()))
+            if self.cron.interval > 0:
+                background.append(self._spawn(self.cron.run()))
         for name in list(self.managers):
             self._start_fetcher(name)
         fetchers = list(self._fetch_tasks.values())

@@ -4,6 +4,9 @@
 same event loop: each has its own identity, heartbeat, in-progress lists, scheduler and orphan
 recovery on its own server, so each server's Sidekiq Web sees a process serving its queues,
 and a server's outage stops only its own queues. Stop, quiet and signals act on all of them.
+The app's lifecycle hooks run once around them all (``app.context`` gets the first server's
+identity and client). A cron entry lives on the server of the queue it pushes to; one whose
+queue no shard serves is refused.
 
 Keys touched: each inner worker's keys, on its own server.
 """
@@ -33,13 +36,35 @@ class ShardedWorker:
                 if queue in seen:
                     raise ValueError(f"queue {queue!r} is on two servers: {seen[queue]}, {url}")
                 seen[queue] = url
+        for entry in app.cron_entries.values():
+            if entry.queue not in seen:
+                raise ValueError(
+                    f"cron entry {entry.name!r} pushes to queue {entry.queue!r}, which no shard "
+                    "serves: a sharded worker cannot tell which server it belongs to"
+                )
+        self.app = app
         self.workers = [
-            Worker(app, queues, redis_url=url, **options) for url, queues in shards.items()
+            Worker(
+                app,
+                queues,
+                redis_url=url,
+                cron_entries=[e for e in app.cron_entries.values() if e.queue in queues],
+                lifecycle=False,
+                **options,
+            )
+            for url, queues in shards.items()
         ]
 
     async def run(self) -> None:
-        """Run every inner worker until stopped (or, in burst mode, until all are drained); if
-        one fails, the others are stopped gracefully and its error is raised."""
+        """Run every inner worker until stopped (or, in burst mode, until all are drained), the
+        app's startup and shutdown hooks around them; if one fails, the others are stopped
+        gracefully and its error is raised."""
+        first = self.workers[0]
+        self.app.context.identity, self.app.context.redis = first.identity, first.redis
+        async with self.app.lifespan():
+            await self._run()
+
+    async def _run(self) -> None:
         tasks = [asyncio.create_task(worker.run()) for worker in self.workers]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
