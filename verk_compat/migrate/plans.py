@@ -208,7 +208,7 @@ def _member_queues(src: Redis, keys: Keys) -> set[str]:
             try:
                 token = _QUEUE_OF.decode(member).get("queue")
                 queue = None if token is None else msgspec.json.decode(token)
-            except msgspec.DecodeError:
+            except Exception:  # not JSON, or nested too deep: names no queue
                 continue
             if isinstance(queue, str) and queue:
                 names.add(queue)
