@@ -133,8 +133,11 @@ class Processor:
                 else:
                     await self.pool.run(resolved.call, *job.args)
             except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+                raise  # shutdown: the job stays in progress and goes back to its queue
+            except BaseException as exc:
+                # As Sidekiq rescues Exception: SystemExit (sys.exit() in a job) and
+                # KeyboardInterrupt raised by a job are that job's failure; only a signal
+                # to the process stops the process.
                 await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
                 return False
             self.stats.processed += 1
@@ -185,22 +188,14 @@ class Processor:
         queue: str,
         raw: bytes,
         inprogress_key: str,
-        exc: Exception,
+        exc: BaseException,
         resolved: Resolved | None,
         started: float,
     ) -> None:
-        spec = resolved.spec if resolved else None
-        decision = next_attempt(
-            job,
-            exc,
-            queue=queue,
-            now=now(),
-            rng=self.rng,
-            path="global" if isinstance(exc, UnknownJob) else "local",
-            default_retry=spec.retry if spec else True,
-            retry_in=spec.retry_in if spec else None,
-            profile=self.profile,
-        )
+        # The retry is built from the fetched bytes, as Sidekiq re-parses the job string: the
+        # job may have changed its args in place (or stored objects JSON cannot hold).
+        fetched = Job.decode(raw)
+        decision = self._decide(fetched, queue, exc, resolved)
         log.warning(
             "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s",
             job.jid,
@@ -209,14 +204,44 @@ class Processor:
             (time.time() - started) * 1000,
             type(exc).__name__,
             exc,
-            type(decision).__name__.lower(),
+            type(decision).__name__.lower() if decision else "dead (as fetched)",
         )
-        await self._apply(inprogress_key, raw, decision)
+        if decision is None:
+            stamp = now()
+            keys = [inprogress_key, self.keys.dead]
+            await self._fail_script(
+                keys, [raw, "dead", stamp, raw, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
+            )
+        else:
+            await self._apply(inprogress_key, raw, decision)
         self.stats.processed += 1
         self.stats.failed += 1
         self.acker.wake()
         if self.app.events:
-            self.app.events.emit(JobFailed(job, queue, started, time.time(), exc))
+            self.app.events.emit(JobFailed(fetched, queue, started, time.time(), exc))
+
+    def _decide(
+        self, job: Job, queue: str, exc: BaseException, resolved: Resolved | None
+    ) -> Decision | None:
+        """Sidekiq's retry decision, or None if the payload makes one impossible."""
+        spec = resolved.spec if resolved else None
+        try:
+            return next_attempt(
+                job,
+                exc,
+                queue=queue,
+                now=now(),
+                rng=self.rng,
+                path="global" if isinstance(exc, UnknownJob) else "local",
+                default_retry=spec.retry if spec else True,
+                retry_in=spec.retry_in if spec else None,
+                profile=self.profile,
+            )
+        except (ValueError, TypeError, OverflowError) as bad:
+            # E.g. ``retry``/``retry_count`` too large for a float delay. The job goes to
+            # dead as fetched rather than stay in progress (and run again) for ever.
+            log.error("jid=%s: no retry can be computed (%s: %s)", job.jid, type(bad).__name__, bad)
+            return None
 
     async def _apply(self, inprogress_key: str, raw: bytes, decision: Decision) -> None:
         """Run ``lua/fail.lua`` for ``decision``, retrying while Redis is unreachable."""
