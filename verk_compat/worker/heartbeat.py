@@ -19,6 +19,7 @@ Keys touched: ``processes``, ``<identity>``, ``<identity>:work`` / ``<identity>:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -37,6 +38,8 @@ from verk_compat.worker.processor import Running
 
 __all__ = ["Heartbeat", "make_identity", "rss_kb"]
 
+log = logging.getLogger(__name__)
+
 
 def make_identity() -> str:
     """A Sidekiq process identity: ``hostname:pid:hex12``."""
@@ -52,6 +55,18 @@ def rss_kb() -> int:
     except (OSError, ValueError, IndexError):
         return 0
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _signal_name(raw: object, identity: str) -> str | None:
+    """The signal popped from ``<identity>-signals``; an unreadable one is logged and ignored
+    (raising here would end the heartbeat task, and with it Quiet and Stop)."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        log.warning("ignoring unreadable signal %r for %s", raw[:100], identity)
+        return None
 
 
 class Heartbeat:
@@ -128,8 +143,7 @@ class Heartbeat:
                 pipe.expire(work_key, self.ttl)
             pipe.rpop(self.keys.signals(self.identity))
             replies = await pipe.execute()
-        signal = replies[-1]
-        return signal.decode() if isinstance(signal, bytes) else None
+        return _signal_name(replies[-1], self.identity)
 
     async def clear(self) -> None:
         """Leave ``processes`` and drop the work hash (the process hash expires by itself)."""
