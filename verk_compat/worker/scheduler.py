@@ -1,14 +1,14 @@
 """The scheduled-job poller: due members of ``retry`` and ``schedule`` go back to their queues.
 
 Like Sidekiq's poller it sleeps a jittered interval (uniform in [0.5 i, 1.5 i], where i is 5 s
-times the number of live processes unless an interval is configured) and polls ``retry`` then
-``schedule``. Python reads the due members (in batches of 100, not one per round trip), sets
+times the number of live processes, those whose heartbeat hash exists, unless an interval is
+configured) and polls ``retry`` then ``schedule``. Python reads the due members (in batches of 100, not one per round trip), sets
 ``enqueued_at`` with the codec, and ``lua/enqueue_due.lua`` removes the old member and pushes the
 new payload only if the removal happened: racing pollers never double a job. A member that
 cannot be decoded goes to ``dead`` untouched.
 
-Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``dead``, ``processes``
-(SCARD).
+Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``dead``, and through
+:mod:`verk_compat.worker.process_set` ``processes``, ``<identity>``, ``process_cleanup``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from verk_compat.codec.job import Job, Profile, now
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import script
+from verk_compat.worker.process_set import cleanup, live_count
 
 __all__ = ["AVERAGE_INTERVAL", "BATCH", "Scheduler"]
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Sidekiq's ``average_scheduled_poll_interval``.
 AVERAGE_INTERVAL = 5.0
 BATCH = 100
+#: Sidekiq's poller prunes ``processes`` on every tenth interval computation.
+CLEANUP_EVERY = 10
 
 
 class Scheduler:
@@ -52,6 +55,7 @@ class Scheduler:
         self.interval = interval
         self.profile = profile
         self.rng = rng or random.Random()
+        self._calls = 0
 
     async def poll(self) -> int:
         """Move every job due now from ``retry`` then ``schedule``; returns how many moved."""
@@ -97,11 +101,21 @@ class Scheduler:
         return sum(int(r) for r in results)
 
     async def wait_time(self) -> float:
-        """Sidekiq's jittered sleep: uniform in [0.5 i, 1.5 i]."""
+        """Sidekiq's jittered sleep: uniform in [0.5 i, 1.5 i], i from the live processes.
+
+        Like Sidekiq's poller (``process_count``), every tenth call, the first included, also
+        prunes dead members from ``processes`` (:func:`~verk_compat.worker.process_set.cleanup`,
+        at most once a minute across the cluster).
+        """
+        if self._calls % CLEANUP_EVERY == 0:
+            pruned = await cleanup(self.redis, self.keys)
+            if pruned:
+                log.info("pruned %d dead processes from processes", pruned)
+        self._calls += 1
         interval = self.interval
         if interval is None:
-            processes = await self.redis.scard(self.keys.processes)
-            interval = AVERAGE_INTERVAL * max(int(processes), 1)
+            processes = await live_count(self.redis, self.keys)
+            interval = AVERAGE_INTERVAL * max(processes, 1)
         return interval * self.rng.random() + interval / 2
 
     async def run(self) -> None:
