@@ -209,9 +209,7 @@ class Processor:
         if decision is None:
             stamp = now()
             keys = [inprogress_key, self.keys.dead]
-            await self._fail_script(
-                keys, [raw, "dead", stamp, raw, stamp - DEAD_TIMEOUT, DEAD_MAX_JOBS]
-            )
+            await self._fail_script(keys, [raw, "dead", stamp, raw, *dead_trim(stamp)])
         else:
             await self._apply(inprogress_key, raw, decision)
         self.stats.processed += 1

@@ -2,10 +2,10 @@
 
 Like Sidekiq's poller it sleeps a jittered interval (uniform in [0.5 i, 1.5 i], where i is 5 s
 times the number of live processes, those whose heartbeat hash exists, unless an interval is
-configured) and polls ``retry`` then ``schedule``. Python reads the due members (in batches of 100, not one per round trip), sets
-``enqueued_at`` with the codec, and ``lua/enqueue_due.lua`` removes the old member and pushes the
-new payload only if the removal happened: racing pollers never double a job. A member that
-cannot be decoded goes to ``dead`` untouched.
+configured) and polls ``retry`` then ``schedule``. Python reads the due members (in batches of
+100, not one per round trip), sets ``enqueued_at`` with the codec, and ``lua/enqueue_due.lua``
+removes the old member and pushes the new payload only if the removal happened: racing pollers
+never double a job. A member that cannot be decoded goes to ``dead`` untouched.
 
 Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``dead``, and through
 :mod:`verk_compat.worker.process_set` ``processes``, ``<identity>``, ``process_cleanup``.
