@@ -4,12 +4,15 @@
 (with its next fetch, ``lua/fetch_ack.lua``, or through the
 :class:`~verk_compat.worker.fetch.Acker`), so a job leaves its in-progress list only after it
 finished. A payload that cannot be decoded is moved untouched to ``dead`` and removed from the
-in-progress list in one script, never lost. A job that raises gets Sidekiq's retry decision
-(:mod:`verk_compat.worker.retry`) applied by ``lua/fail.lua``: LREM from in-progress and ZADD
-``retry`` or ``dead`` (trimmed) atomically. ``async def`` jobs run on the event loop, plain
-functions in a bounded thread pool (:mod:`verk_compat.worker.sync_pool`). Cancellation
-(shutdown) neither acks nor fails: the job stays in progress
-and shutdown pushes it back to its queue.
+in-progress list in one script, never lost. A job that raises anything (``SystemExit`` and
+``KeyboardInterrupt`` included, as Sidekiq rescues ``Exception``) gets Sidekiq's retry decision
+(:mod:`verk_compat.worker.retry`), computed from the payload decoded again from the fetched
+bytes (the job may have changed its args), and applied by ``lua/fail.lua``: LREM from
+in-progress and ZADD ``retry`` or ``dead`` (trimmed) atomically; a payload for which no decision
+can be computed (a ``retry_count`` overflowing the delay) goes to ``dead`` as fetched.
+``async def`` jobs run on the event loop, plain functions in a bounded thread pool
+(:mod:`verk_compat.worker.sync_pool`). Cancellation (shutdown) neither acks nor fails: the job
+stays in progress and shutdown pushes it back to its queue.
 
 The two log lines per job (``start`` and ``done``, with jid, class, queue and ms, at INFO on the
 ``verk_compat.worker.processor`` logger) skip the usual per-record overhead (:class:`_JobLog`). When
