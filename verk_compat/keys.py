@@ -12,7 +12,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
-__all__ = ["Keys", "ResqueKeys"]
+__all__ = ["Keys", "ResqueKeys", "glob_escape"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class Keys:
 
     def inprogress_pattern(self) -> str:
         """SCAN pattern matching every in-progress list (glob characters escaped)."""
-        return _escape(self._k("inprogress:")) + "*"
+        return glob_escape(self._k("inprogress:")) + "*"
 
     @property
     def orphan_lock(self) -> str:
@@ -178,15 +178,15 @@ class Keys:
 
     def inprogress_queue_pattern(self, queue: str) -> str:
         """SCAN pattern of every in-progress list of ``queue`` (Verk 1.x uses the same names)."""
-        return _escape(self._k(f"inprogress:{queue}:")) + "*"
+        return glob_escape(self._k(f"inprogress:{queue}:")) + "*"
 
     def pattern(self) -> str:
         """SCAN pattern of every key under this namespace (every key when there is none)."""
-        return _escape(self.namespace) + ":*" if self.namespace else "*"
+        return glob_escape(self.namespace) + ":*" if self.namespace else "*"
 
     def queue_pattern(self) -> str:
         """SCAN pattern of every queue list (glob characters escaped)."""
-        return _escape(self.queue("")) + "*"
+        return glob_escape(self.queue("")) + "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +214,16 @@ class ResqueKeys:
 
     def queue_pattern(self) -> str:
         """SCAN pattern of every queue list (glob characters in the namespace escaped)."""
-        return _escape(self.queue("")) + "*"
+        return glob_escape(self.queue("")) + "*"
 
 
 #: The end of a process identity: ``:<pid>:<nonce>``.
 _IDENTITY_TAIL = re.compile(r":[0-9]+:[^:]+\Z")
 
 
-def _escape(text: str) -> str:
-    """``text`` with Redis glob characters (``*?[]\\``) escaped, for SCAN MATCH patterns."""
+def glob_escape(text: str) -> str:
+    """``text`` with Redis glob characters (``*?[]\\``) escaped, for SCAN/ZSCAN MATCH patterns.
+
+    The one place patterns escape user text (namespaces, queue names, searched jids).
+    """
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 
 from verk_compat.codec.job import Job
-from verk_compat.keys import Keys
+from verk_compat.keys import Keys, glob_escape
 from verk_compat.worker.app import App
 from verk_compat.worker.launcher import Worker
 from verk_compat.worker.orphans import recover_orphans
@@ -50,6 +50,15 @@ def test_every_pattern_escapes_each_glob_character(char: str) -> None:
         assert pattern.endswith("*") and "\\" + char in literal
         # Unescaped, the literal part is exactly the key prefix.
         assert literal.replace("\\" + char, char).startswith(ns)
+
+
+@pytest.mark.parametrize("char", list("*?[]\\"))
+async def test_glob_escape_matches_the_character_literally(r: redis.Redis, char: str) -> None:
+    """The one escaping function, checked by Redis itself: the escaped text matches exactly
+    the key holding the character, not a neighbour with another character in its place."""
+    r.set(f"a{char}b", 1)
+    r.set("azb", 1)
+    assert list(r.scan_iter(match=glob_escape(f"a{char}b"))) == [f"a{char}b".encode()]
 
 
 async def test_a_wrong_type_key_is_skipped_and_the_rest_recovered(
