@@ -34,7 +34,7 @@ PINS: dict[str, tuple[int, str]] = {
     "migrate_mark": (1, "763b526ea7ddc1ccd8204a09698c70f22168b2d6"),
     "migrate_move": (1, "4fe67aa8bf29f657cab6d61f732ef7e905e727c8"),
     "noop_probe": (1, "6efe843a1e5f29dcae6a634425b6033b6688765a"),
-    "reconcile": (2, "3df226c44b2db3a56c2ed5bc4db98523c5f06f5d"),
+    "reconcile": (1, "7302453de5bfadee8867ba8cf3f75388e27842ea"),
     "requeue": (3, "aa7636df9800de5378b67769fd5c2dfc3e9417dc"),
 }
 

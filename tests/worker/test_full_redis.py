@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -17,6 +18,7 @@ from redis.exceptions import OutOfMemoryError
 from verk_compat.codec.job import Job
 from verk_compat.devtools.redis_server import EmbeddedRedis
 from verk_compat.keys import Keys
+from verk_compat.lua import script
 from verk_compat.worker.app import App
 from verk_compat.worker.launcher import Worker
 
@@ -25,10 +27,16 @@ K = Keys()
 HEADROOM = 2 * 1024 * 1024
 
 
-@pytest.fixture
-def full_redis() -> Iterator[tuple[EmbeddedRedis, int]]:
-    """A server at maxmemory (noeviction), its queue ``default`` full; yields it and how
+def queue_names(n: int) -> list[str]:
+    return ["default"] if n == 1 else [f"q{i}" for i in range(n)]
+
+
+#: One queue (fetch_ack.lua), and more queues than blocking slots (fetch_many.lua polls too).
+@pytest.fixture(params=[1, 20], ids=["one-queue", "20-queues"])
+def full_redis(request: pytest.FixtureRequest) -> Iterator[tuple[EmbeddedRedis, list[str], int]]:
+    """A server at maxmemory (noeviction), its queues full; yields it, the queue names and how
     many jobs it holds (every push past that was refused with OOM)."""
+    names = queue_names(request.param)
     with EmbeddedRedis() as server:
         r = redis.Redis.from_url(server.url)
         used = int(r.info("memory")["used_memory"])
@@ -40,26 +48,27 @@ def full_redis() -> Iterator[tuple[EmbeddedRedis, int]]:
                 pipe = r.pipeline(transaction=False)
                 for i in range(pushed, pushed + 200):
                     klass = "Failing" if i % 1000 == 0 else "Fine"
-                    pipe.lpush(K.queue("default"), Job.new(klass, [i]).encode())
+                    queue = names[i % len(names)]
+                    pipe.lpush(K.queue(queue), Job.new(klass, [i], queue=queue).encode())
                 pipe.execute()
                 pushed += 200
         except OutOfMemoryError:
             pass
-        queued = int(r.llen(K.queue("default")))
+        queued = sum(int(r.llen(K.queue(q))) for q in names)
         with pytest.raises(OutOfMemoryError):
             r.lpush(K.queue("default"), b"{}")
         r.close()
-        yield server, queued
+        yield server, names, queued
 
 
 async def test_a_worker_drains_a_redis_full_at_maxmemory(
-    full_redis: tuple[EmbeddedRedis, int],
+    full_redis: tuple[EmbeddedRedis, list[str], int],
 ) -> None:
     """Before: 0 of 12,653 queued jobs ran in 40 s. The first heartbeat (a MULTI of SADD and
     HSET) was refused, so the worker never started, and the fetch (LMOVE in a script) was
     refused too. Now fetching and acknowledging run while Redis is full, and the queue
     drains."""
-    server, queued = full_redis
+    server, names, queued = full_redis
     assert queued > 5000
     app = App()
     ran: list[int] = []
@@ -74,7 +83,7 @@ async def test_a_worker_drains_a_redis_full_at_maxmemory(
 
     w = Worker(
         app,
-        {"default": 10},
+        {q: 10 if len(names) == 1 else 2 for q in names},
         redis_url=server.url,
         burst=True,
         block_timeout=0.2,
@@ -88,12 +97,40 @@ async def test_a_worker_drains_a_redis_full_at_maxmemory(
     try:
         failing_jobs = len(range(0, queued, 1000))
         assert len(ran) == queued - failing_jobs
-        assert r.llen(K.queue("default")) == 0
+        assert [q for q in names if r.llen(K.queue(q))] == []
         assert r.keys("inprogress:*") == []
         # The failures were recorded with the retry rules, and the stats reached Redis once
         # memory was free again.
         assert r.zcard(K.retry) == failing_jobs
         assert int(r.get(K.stat_processed) or 0) == queued
         assert int(r.get(K.stat_failed) or 0) == failing_jobs
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("full_redis", [1], indirect=True, ids=["one-queue"])
+def test_every_script_that_moves_jobs_runs_on_a_full_redis(
+    full_redis: tuple[EmbeddedRedis, list[str], int],
+) -> None:
+    """Each script a worker needs while Redis is full, called on its own: the ones that start
+    with a memory-growing command carry ``allow-oom``; fail and enqueue_due free first."""
+    server, _, _ = full_redis
+    r = redis.Redis.from_url(server.url)
+    me, queue, inprogress = "h:1:aaaaaaaaaaaa", K.queue("default"), K.inprogress("default", "h:1:a")
+    try:
+        with pytest.raises(OutOfMemoryError):  # what a plain fetch gets
+            r.lmove(queue, inprogress)
+        [raw] = script("fetch_ack")(r, [queue, inprogress], [1])
+        assert script("fetch_many")(r, [queue, inprogress], []) == [1, ANY]
+        assert script("reconcile")(r, [inprogress, queue], [raw]) == 1  # gives the 2nd back
+        beat = [K.processes, K.process(me), K.signals(me), K.work(me)]
+        assert script("heartbeat")(r, beat, [me, 60, 1, "info", "{}", "1", "{}"]) is None
+        assert r.hget(K.process(me), "info") == b"{}" and r.hlen(K.work(me)) == 1
+        grown = raw + b" " * 100  # a retry entry is larger than the job it replaces
+        assert script("fail")(r, [inprogress, K.retry], [raw, "retry", 1, grown, 0, 10]) == 1
+        args = [grown, grown, "default", 1]
+        assert script("enqueue_due")(r, [K.retry, queue, K.queues, K.dead], args) == 1
+        assert len(script("fetch_ack")(r, [queue, inprogress], [3])) == 3
+        assert script("requeue")(r, [inprogress, queue], []) == 3
     finally:
         r.close()

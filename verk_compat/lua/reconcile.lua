@@ -1,9 +1,8 @@
-#!lua flags=allow-oom
 -- name: reconcile
--- version: 2
+-- version: 1
 -- keys: 1=inprogress:<q>:<identity> (LIST) 2=queue:<q> (LIST)
 -- argv: 1..n=raw payloads the live process still holds (fetched and not started, running, or finished and not yet acknowledged), exact bytes, one argument per held copy
--- guarantee: one atomic step: every copy in the in-progress list beyond the copies held (counted per exact byte string, so identical payloads are matched one for one) is removed (LREM <inprogress> -1 <raw>) and RPUSHed back to the pop end of the queue so that the oldest fetched is popped first, as requeue.lua does; held payloads are never touched; returns the number moved; flags=allow-oom: it runs while Redis is at maxmemory (noeviction), since it only moves payloads between lists (and removes acknowledged ones), and draining the queue is what frees memory
+-- guarantee: one atomic step: every copy in the in-progress list beyond the copies held (counted per exact byte string, so identical payloads are matched one for one) is removed (LREM <inprogress> -1 <raw>) and RPUSHed back to the pop end of the queue so that the oldest fetched is popped first, as requeue.lua does; held payloads are never touched; returns the number moved
 local held = {}
 for i = 1, #ARGV do
   held[ARGV[i]] = (held[ARGV[i]] or 0) + 1
