@@ -8,6 +8,7 @@ objects the job could touch.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sys
 from typing import Any
 
@@ -88,6 +89,43 @@ async def test_system_exit_and_keyboard_interrupt_are_job_failures(
     assert failed["SyncExit"].error_message == "3"
     assert int(r.get(K.stat_failed) or 0) == 4
     assert int(r.get(K.stat_processed) or 0) == 8
+    assert r.keys("inprogress:*") == []
+
+
+async def test_a_cancelled_error_raised_by_the_job_itself_is_its_failure(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """A job that raises ``CancelledError`` itself (nobody cancelled its task) used to be
+    taken for a shutdown: the slot that ran it ended and the job stayed in progress, so each
+    fetch of it cost the worker one slot. It is the job's failure now; a real shutdown still
+    sends running jobs back to their queue (``test_worker.py``)."""
+    app = App()
+    ran: list[int] = []
+
+    @app.job("AsyncCancel")
+    async def async_cancel() -> None:
+        raise asyncio.CancelledError
+
+    @app.job("SyncCancel")
+    def sync_cancel() -> None:
+        raise concurrent.futures.CancelledError
+
+    @app.job("Fine")
+    def fine(i: int) -> None:
+        ran.append(i)
+
+    push(r, Job.new("AsyncCancel", []))
+    push(r, Job.new("SyncCancel", []))
+    for i in range(3):
+        push(r, Job.new("Fine", [i]))
+    await run_burst(app, redis_url, concurrency=1)
+    assert sorted(ran) == [0, 1, 2]
+    failed = sorted(Job.decode(m).class_name for m in r.zrange(K.retry, 0, -1))
+    assert failed == ["AsyncCancel", "SyncCancel"]
+    assert {Job.decode(m).error_class for m in r.zrange(K.retry, 0, -1)} == {
+        "asyncio.exceptions.CancelledError",
+        "concurrent.futures._base.CancelledError",
+    }
     assert r.keys("inprogress:*") == []
 
 

@@ -135,12 +135,13 @@ class Processor:
                     await resolved.call(*job.args)
                 else:
                     await self.pool.run(resolved.call, *job.args)
-            except asyncio.CancelledError:
-                raise  # shutdown: the job stays in progress and goes back to its queue
             except BaseException as exc:
-                # As Sidekiq rescues Exception: SystemExit (sys.exit() in a job) and
-                # KeyboardInterrupt raised by a job are that job's failure; only a signal
-                # to the process stops the process.
+                if isinstance(exc, asyncio.CancelledError) and _shutting_down():
+                    raise  # shutdown: the job stays in progress and goes back to its queue
+                # As Sidekiq rescues Exception: SystemExit (sys.exit() in a job),
+                # KeyboardInterrupt, or a CancelledError the job raised itself (nobody
+                # cancelled this task) are that job's failure; only a signal to the process
+                # stops the process.
                 await self._failed(job, queue, raw, inprogress_key, exc, resolved, started)
                 return False
             self.stats.processed += 1
@@ -284,6 +285,12 @@ class Processor:
                 log.warning("recording a failure failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+def _shutting_down() -> bool:
+    """Whether the running task was asked to cancel (a shutdown, not a job's own exception)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _function(job: Job) -> str | None:
