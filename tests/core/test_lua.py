@@ -36,6 +36,7 @@ PINS: dict[str, tuple[int, str]] = {
     "noop_probe": (1, "6efe843a1e5f29dcae6a634425b6033b6688765a"),
     "reconcile": (1, "7302453de5bfadee8867ba8cf3f75388e27842ea"),
     "requeue": (3, "aa7636df9800de5378b67769fd5c2dfc3e9417dc"),
+    "stats": (1, "beb4434eb07812e8f8324a8bd072b1366d7499ea"),
 }
 
 LUA_FILES = sorted(lua_dir().glob("*.lua"))

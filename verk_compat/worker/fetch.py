@@ -209,6 +209,10 @@ class Acker:
             else:
                 self._backoff = 0.1
 
+    async def _queue_stats(self, pipe: Any, counts: tuple[int, int]) -> None:
+        if counts != (0, 0):
+            await script("stats").acall(pipe, *self.stats.script_args(counts))
+
     def _stats_sent(self, counts: tuple[int, int], replies: list[Any]) -> None:
         """Keep the counts for the next flush if Redis refused them (e.g. OOM at maxmemory:
         INCRBY may grow memory, the acks only free it, so the acks stand)."""
@@ -250,7 +254,7 @@ class Acker:
                     for key, raws in by_key.items():
                         # One ack.lua call per in-progress list: one command, not one LREM per job.
                         await script("ack").acall(pipe, [key], raws)
-                    self.stats.queue_into(pipe, counts)
+                    await self._queue_stats(pipe, counts)
                     replies = await pipe.execute(raise_on_error=False)
                 _raise_first_error(replies[: len(by_key)])
             except BaseException as exc:
