@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.replies import zmembers
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
 from verk_compat.worker.app import App
@@ -79,7 +80,7 @@ async def test_system_exit_and_keyboard_interrupt_are_job_failures(
         push(r, Job.new("Fine", [i]))
     await run_burst(app, redis_url, concurrency=1)
     assert sorted(ran) == [0, 1, 2, 3]
-    failed = {Job.decode(m).class_name: Job.decode(m) for m in r.zrange(K.retry, 0, -1)}
+    failed = {Job.decode(m).class_name: Job.decode(m) for m in zmembers(r, K.retry)}
     assert {name: (j.error_class, j.retry_count) for name, j in failed.items()} == {
         "SyncExit": ("SystemExit", 0),
         "AsyncExit": ("SystemExit", 0),
@@ -120,9 +121,9 @@ async def test_a_cancelled_error_raised_by_the_job_itself_is_its_failure(
         push(r, Job.new("Fine", [i]))
     await run_burst(app, redis_url, concurrency=1)
     assert sorted(ran) == [0, 1, 2]
-    failed = sorted(Job.decode(m).class_name for m in r.zrange(K.retry, 0, -1))
+    failed = sorted(Job.decode(m).class_name for m in zmembers(r, K.retry))
     assert failed == ["AsyncCancel", "SyncCancel"]
-    assert {Job.decode(m).error_class for m in r.zrange(K.retry, 0, -1)} == {
+    assert {Job.decode(m).error_class for m in zmembers(r, K.retry)} == {
         "asyncio.exceptions.CancelledError",
         "concurrent.futures._base.CancelledError",
     }
@@ -145,7 +146,7 @@ async def test_a_job_that_edits_its_args_is_retried_with_the_args_it_was_given(
 
     push(r, Job.new("Editor", [{"id": 1}, [{"n": 1}]]))
     await run_burst(app, redis_url)
-    [member] = r.zrange(K.retry, 0, -1)
+    [member] = zmembers(r, K.retry)
     job = Job.decode(member)
     assert job.args == [{"id": 1}, [{"n": 1}]]
     assert (job.error_class, job.retry_count) == ("RuntimeError", 0)
@@ -166,7 +167,7 @@ async def test_a_job_that_stores_an_object_in_its_args_still_retries(
     push(r, Job.new("Stasher", [{"k": "v"}]))
     await run_burst(app, redis_url)
     assert r.zcard(K.dead) == 0
-    [member] = r.zrange(K.retry, 0, -1)
+    [member] = zmembers(r, K.retry)
     assert Job.decode(member).args == [{"k": "v"}]
 
 
@@ -204,6 +205,6 @@ async def test_a_huge_retry_or_retry_count_goes_to_dead_as_fetched(
     push(r, Job.new("Fine", [1]))
     await run_burst(app, redis_url)
     assert ran == [1]
-    assert r.zrange(K.dead, 0, -1) == [raw]
+    assert zmembers(r, K.dead) == [raw]
     assert r.zcard(K.retry) == 0
     assert r.keys("inprogress:*") == []
