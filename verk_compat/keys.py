@@ -9,9 +9,10 @@ In-progress lists (``inprogress:<queue>:<identity>``) are verk-compat's own reli
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass
 
-__all__ = ["Keys", "ResqueKeys"]
+__all__ = ["Keys", "ResqueKeys", "glob_escape"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,8 @@ class Keys:
         return self._k(f"inprogress:{queue}:{identity}")
 
     def inprogress_pattern(self) -> str:
-        """SCAN pattern matching every in-progress list."""
-        return self._k("inprogress:*")
+        """SCAN pattern matching every in-progress list (glob characters escaped)."""
+        return glob_escape(self._k("inprogress:")) + "*"
 
     @property
     def orphan_lock(self) -> str:
@@ -167,6 +168,24 @@ class Keys:
         """LIST of the last enqueues, newest first (``{"jid","enqueued"}`` JSON)."""
         return self._k(f"cron_job:{name}:jid_history")
 
+    def inprogress_splits(self, key: str | bytes) -> list[tuple[str, str]]:
+        """Every ``(queue, identity)`` reading of an ``inprogress:<queue>:<identity>`` key.
+
+        Both a queue name and a hostname (or ``DYNO``) may contain ``:``, so the key alone
+        does not say where the queue ends. The identity always ends in ``:<pid>:<nonce>``
+        (digits, then no ``:``); every ``:`` before that is a possible boundary. The reading
+        of :meth:`inprogress_parts` (a hostname without ``:``) comes first, then the others
+        with ever longer hostnames. Empty if the key is not an in-progress key.
+        """
+        text = key.decode(errors="surrogateescape") if isinstance(key, bytes) else key
+        prefix = self._k("inprogress:")
+        match = _IDENTITY_TAIL.search(text, len(prefix))
+        if not text.startswith(prefix) or match is None:
+            return []
+        body, tail = text[len(prefix) : match.start()], text[match.start() :]
+        cuts = [i for i, c in enumerate(body) if c == ":"]
+        return [(body[:i], body[i + 1 :] + tail) for i in reversed(cuts) if 0 < i < len(body) - 1]
+
     # -- migration (verk_compat.migrate) -------------------------------------------------------
 
     def quarantine(self, source: str) -> str:
@@ -205,15 +224,15 @@ class Keys:
 
     def inprogress_queue_pattern(self, queue: str) -> str:
         """SCAN pattern of every in-progress list of ``queue`` (Verk 1.x uses the same names)."""
-        return _escape(self._k(f"inprogress:{queue}:")) + "*"
+        return glob_escape(self._k(f"inprogress:{queue}:")) + "*"
 
     def pattern(self) -> str:
         """SCAN pattern of every key under this namespace (every key when there is none)."""
-        return _escape(self.namespace) + ":*" if self.namespace else "*"
+        return glob_escape(self.namespace) + ":*" if self.namespace else "*"
 
     def queue_pattern(self) -> str:
         """SCAN pattern of every queue list (glob characters escaped)."""
-        return _escape(self.queue("")) + "*"
+        return glob_escape(self.queue("")) + "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,9 +260,16 @@ class ResqueKeys:
 
     def queue_pattern(self) -> str:
         """SCAN pattern of every queue list (glob characters in the namespace escaped)."""
-        return _escape(self.queue("")) + "*"
+        return glob_escape(self.queue("")) + "*"
 
 
-def _escape(text: str) -> str:
-    """``text`` with Redis glob characters (``*?[]\\``) escaped, for SCAN MATCH patterns."""
+#: The end of a process identity: ``:<pid>:<nonce>``.
+_IDENTITY_TAIL = re.compile(r":[0-9]+:[^:]+\Z")
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with Redis glob characters (``*?[]\\``) escaped, for SCAN/ZSCAN MATCH patterns.
+
+    The one place patterns escape user text (namespaces, queue names, searched jids).
+    """
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)

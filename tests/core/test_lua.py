@@ -26,8 +26,9 @@ PINS: dict[str, tuple[int, str]] = {
     "cron_enqueue": (1, "5ba26d21ca99b19ae2039226d933fdb67a71f779"),
     "enqueue_due": (1, "4b99534353a046bf139f67cce20c2d8e25901246"),
     "fail": (1, "ed9214d22719d36f46a4cb06ea19a6fa8a25dbf1"),
-    "fetch_ack": (2, "72f7d92de720e278fd3042fb20283e4a98675901"),
-    "fetch_many": (1, "4c4c7c29bdbde9f5ee16a5457edef90152f7d651"),
+    "fetch_ack": (3, "297f61ac5bae6fac612b76fef1ca49b70d88fdea"),
+    "fetch_many": (2, "f317c4ab48e34583eb443a3313e5abb630fb3122"),
+    "heartbeat": (1, "a125a5d5afae85109c9b12d70c0e7db1bd1e0da0"),
     "kill": (1, "ce6805778008d54c80ae65d597465797d6f10780"),
     "migrate_apply": (1, "f6dd11446f53bcc792c74ade8c28bd8cec4b6706"),
     "migrate_finish": (1, "6a982df663c822e8079c4acebc8204dd15f445fb"),
@@ -35,7 +36,8 @@ PINS: dict[str, tuple[int, str]] = {
     "migrate_move": (1, "4fe67aa8bf29f657cab6d61f732ef7e905e727c8"),
     "noop_probe": (1, "6efe843a1e5f29dcae6a634425b6033b6688765a"),
     "reconcile": (1, "7302453de5bfadee8867ba8cf3f75388e27842ea"),
-    "requeue": (2, "0c134e96332113642a44bc7120c70af5266069e7"),
+    "requeue": (3, "aa7636df9800de5378b67769fd5c2dfc3e9417dc"),
+    "stats": (1, "beb4434eb07812e8f8324a8bd072b1366d7499ea"),
 }
 
 LUA_FILES = sorted(lua_dir().glob("*.lua"))

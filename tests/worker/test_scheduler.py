@@ -16,6 +16,7 @@ from verk_compat.codec.job import Job
 from verk_compat.codec.verk import VerkJob
 from verk_compat.keys import Keys
 from verk_compat.worker.orphans import recover_orphans
+from verk_compat.worker.process_set import cleanup, live_count
 from verk_compat.worker.scheduler import Scheduler
 
 K = Keys()
@@ -121,11 +122,50 @@ async def test_jittered_interval(ar: redis.asyncio.Redis, r: redis.Redis) -> Non
     sched = Scheduler(ar, K, rng=random.Random(3))
     waits = [await sched.wait_time() for _ in range(50)]
     assert all(2.5 <= w <= 7.5 for w in waits)
-    r.sadd(K.processes, "a", "b")
+    for identity in ("a", "b"):  # two live processes: their heartbeat hashes exist
+        r.sadd(K.processes, identity)
+        r.hset(K.process(identity), "info", "{}")
     more = [await sched.wait_time() for _ in range(20)]
     assert all(5 <= w <= 15 for w in more)
     fixed = Scheduler(ar, K, interval=0.2)
     assert 0.1 <= await fixed.wait_time() <= 0.3
+
+
+async def test_crashed_processes_are_pruned_and_not_counted(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    """Issue 15: members of ``processes`` whose heartbeat hash had expired (crashed pods) were
+    never pruned and counted in the poll interval: after 12 crashed pods a job due in 3 s ran
+    after 63 s. They are pruned at start (under ``process_cleanup``, Sidekiq's
+    ``ProcessSet#cleanup``) and periodically, and only live processes are counted."""
+    live = "web:1:aaaaaaaaaaaa"
+    r.sadd(K.processes, live, *(f"crashed-{i}:1:bbbbbbbbbbbb" for i in range(12)))
+    r.hset(K.process(live), "info", "{}")
+    sched = Scheduler(ar, K, rng=random.Random(1))
+    waits = [await sched.wait_time() for _ in range(20)]
+    assert all(2.5 <= w <= 7.5 for w in waits)  # one live process: i = 5 s
+    assert r.smembers(K.processes) == {live.encode()}
+    assert r.ttl(K.process_cleanup) > 0
+    # More pods crash while the lock still holds: not pruned yet, but never counted.
+    r.sadd(K.processes, "late-crash:1:cccccccccccc")
+    waits = [await sched.wait_time() for _ in range(20)]
+    assert all(2.5 <= w <= 7.5 for w in waits)
+    # Once the lock has expired, the next periodic cleanup (every 10th computation) prunes.
+    r.delete(K.process_cleanup)
+    for _ in range(10):
+        await sched.wait_time()
+    assert r.smembers(K.processes) == {live.encode()}
+
+
+async def test_cleanup_runs_at_most_once_a_minute_across_processes(
+    r: redis.Redis, ar: redis.asyncio.Redis
+) -> None:
+    r.sadd(K.processes, "gone:1:aaaaaaaaaaaa", b"\xffnot-utf8")
+    assert await cleanup(ar, K) == 1
+    r.sadd(K.processes, "gone:2:aaaaaaaaaaaa")
+    assert await cleanup(ar, K) == 0  # another process (or Sidekiq) pruned within the minute
+    assert r.smembers(K.processes) == {b"gone:2:aaaaaaaaaaaa", b"\xffnot-utf8"}
+    assert await live_count(ar, K) == 0
 
 
 async def test_orphans_of_dead_processes_come_back(r: redis.Redis, ar: redis.asyncio.Redis) -> None:

@@ -135,6 +135,29 @@ async def test_signals_list_tstp_then_ttin_then_term(
     assert r.llen(K.queue("default")) == 1
 
 
+async def test_an_unreadable_signal_is_ignored_and_the_next_ones_still_work(
+    r: redis.Redis, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16: a non-UTF-8 entry in ``<identity>-signals`` raised UnicodeDecodeError in the
+    heartbeat task, which died silently: Quiet and Stop stopped working (and the keep-alive
+    thread blamed a stalled loop). It is logged and ignored; the next signals act."""
+    w = make_worker(App(), redis_url)
+    task = asyncio.create_task(w.run())
+    try:
+        await wait_for(lambda: r.sismember(K.processes, w.identity))
+        r.lpush(K.signals(w.identity), b"\xff\xfeTSTP")  # popped first (RPOP)
+        r.lpush(K.signals(w.identity), "TSTP")
+        await wait_for(lambda: r.hget(K.process(w.identity), "quiet") == b"true")
+        assert "ignoring unreadable signal" in caplog.text
+        r.lpush(K.signals(w.identity), "TERM")
+        await asyncio.wait_for(task, 10)
+    finally:
+        w.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        await w.aclose()
+    assert not r.sismember(K.processes, w.identity)
+
+
 async def test_os_signals_in_process(r: redis.Redis, redis_url: str) -> None:
     app, release, ran = holding_app()
     push(r, Job.new("Hold", [1]))

@@ -17,6 +17,7 @@ from typing import Any
 from verk_compat.codec.job import Job
 from verk_compat.codec.verk import VerkJob, is_verk
 from verk_compat.errors import InvalidJob
+from verk_compat.keys import glob_escape
 
 __all__ = [
     "MAX_HISTORY_DAYS",
@@ -206,8 +207,7 @@ def verk_requeue(raw: bytes, now: float) -> tuple[str, bytes]:
 
 def scan_pattern(text: str) -> str:
     """A ZSCAN ``MATCH`` pattern finding members that contain ``text`` literally."""
-    escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-    return f"*{escaped}*"
+    return f"*{glob_escape(text)}*"
 
 
 def parse_info(info: bytes | str | None) -> dict[str, Any] | None:

@@ -1,11 +1,13 @@
 """Registry of the versioned Lua scripts beside it (``verk_compat/lua/*.lua``).
 
 Each script starts with a header of ``-- key: value`` lines (name, version, keys, argv,
-guarantee). The registry computes each script's SHA1 locally, runs it with EVALSHA, and on
-NOSCRIPT loads it once and retries (Sidekiq's loop). In a redis-py pipeline, the script is
-registered with the pipeline so redis-py loads it before the pipeline runs. The version is part
-of the API: the tests pin each script's version and SHA1, so a changed script must get a new
-version.
+guarantee), after an optional Redis 7 shebang line (``#!lua flags=allow-oom`` for the scripts
+that must run while Redis is at ``maxmemory``: they only move data, or write a small bounded
+amount a live process needs, see docs/RELIABILITY.md). The registry computes each script's SHA1
+locally, runs it with EVALSHA, and on NOSCRIPT loads it once and retries (Sidekiq's loop). In a
+redis-py pipeline, the script is registered with the pipeline so redis-py loads it before the
+pipeline runs. The version is part of the API: the tests pin each script's version and SHA1, so
+a changed script must get a new version.
 
 Keys touched: whatever each script's ``keys`` header says, always passed through KEYS.
 """
@@ -59,7 +61,11 @@ def lua_dir() -> Path:
 def parse_header(source: str) -> dict[str, str]:
     """The ``-- key: value`` lines at the top of a script, up to the first other line."""
     header: dict[str, str] = {}
-    for line in source.splitlines():
+    lines = source.splitlines()
+    if lines and lines[0].startswith("#!"):
+        # Redis 7's shebang (``#!lua flags=allow-oom``) must be the very first line.
+        header["shebang"] = lines.pop(0)
+    for line in lines:
         match = _HEADER.match(line)
         if not match:
             if line.startswith("--"):

@@ -1,8 +1,9 @@
 """Processed/failed counters, flushed to Sidekiq's stat keys in batches.
 
 Counted as Sidekiq counts them: ``processed`` is every execution (failures included), ``failed``
-every failed execution. Counts accumulate in memory and are added to whatever pipeline flushes
-the acknowledgements, so stats cost no round trip of their own.
+every failed execution. Counts accumulate in memory and are added (``lua/stats.lua``, all or
+nothing) to whatever pipeline flushes the acknowledgements, so stats cost no round trip of their
+own.
 
 Keys touched: ``stat:processed``, ``stat:failed``, ``stat:processed:<YYYY-MM-DD>``,
 ``stat:failed:<YYYY-MM-DD>`` (UTC day; INCRBY, EXPIRE five years like Sidekiq >= 6.5).
@@ -11,7 +12,6 @@ Keys touched: ``stat:processed``, ``stat:failed``, ``stat:processed:<YYYY-MM-DD>
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
 
 from verk_compat.keys import Keys
 
@@ -40,15 +40,12 @@ class Stats:
         self.processed += counts[0]
         self.failed += counts[1]
 
-    def queue_into(self, pipe: Any, counts: tuple[int, int], day: _dt.date | None = None) -> None:
-        """Queue the INCRBY/EXPIRE commands for ``counts`` on a (sync or async) pipeline."""
+    def script_args(
+        self, counts: tuple[int, int], day: _dt.date | None = None
+    ) -> tuple[list[str], list[int]]:
+        """KEYS and ARGV of ``lua/stats.lua`` adding ``counts`` (all or nothing, even on a
+        Redis at maxmemory: see the script)."""
         day = day or _dt.datetime.now(_dt.UTC).date()
-        processed, failed = counts
-        if processed:
-            pipe.incrby(self.keys.stat_processed, processed)
-            pipe.incrby(self.keys.stat_processed_day(day), processed)
-            pipe.expire(self.keys.stat_processed_day(day), DAILY_TTL)
-        if failed:
-            pipe.incrby(self.keys.stat_failed, failed)
-            pipe.incrby(self.keys.stat_failed_day(day), failed)
-            pipe.expire(self.keys.stat_failed_day(day), DAILY_TTL)
+        k = self.keys
+        keys = [k.stat_processed, k.stat_processed_day(day), k.stat_failed, k.stat_failed_day(day)]
+        return keys, [counts[0], counts[1], DAILY_TTL]

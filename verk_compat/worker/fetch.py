@@ -111,6 +111,12 @@ class Fetcher:
         return moved
 
 
+def _raise_first_error(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
 class Acker:
     """Acknowledges finished jobs and flushes stats in one pipeline per flush.
 
@@ -133,6 +139,7 @@ class Acker:
         self._wake = asyncio.Event()
         self._backoff = 0.1
         self._stopping = False
+        self._stats_refused = False
 
     @property
     def pending(self) -> int:
@@ -202,6 +209,24 @@ class Acker:
             else:
                 self._backoff = 0.1
 
+    async def _queue_stats(self, pipe: Any, counts: tuple[int, int]) -> None:
+        if counts != (0, 0):
+            await script("stats").acall(pipe, *self.stats.script_args(counts))
+
+    def _stats_sent(self, counts: tuple[int, int], replies: list[Any]) -> None:
+        """Keep the counts for the next flush if Redis refused them (e.g. OOM at maxmemory:
+        INCRBY may grow memory, the acks only free it, so the acks stand)."""
+        refused = next((r for r in replies if isinstance(r, Exception)), None)
+        if refused is None:
+            if self._stats_refused:
+                log.warning("stats counters written again")
+            self._stats_refused = False
+            return
+        self.stats.give_back(counts)
+        if not self._stats_refused:
+            log.warning("stats counters refused (%s); kept until Redis takes them", refused)
+        self._stats_refused = True
+
     async def flush(self) -> bool:
         """Send pending acks and stats; False (everything kept for later) if Redis failed."""
         batch: list[tuple[str, list[bytes], asyncio.Future[None] | None]] = []
@@ -229,8 +254,9 @@ class Acker:
                     for key, raws in by_key.items():
                         # One ack.lua call per in-progress list: one command, not one LREM per job.
                         await script("ack").acall(pipe, [key], raws)
-                    self.stats.queue_into(pipe, counts)
-                    await pipe.execute()
+                    await self._queue_stats(pipe, counts)
+                    replies = await pipe.execute(raise_on_error=False)
+                _raise_first_error(replies[: len(by_key)])
             except BaseException as exc:
                 # Keep the acks for the next flush, also when cancelled: a lost ack would let
                 # the final requeue bring back a finished job (acks are idempotent). Counts are
@@ -244,6 +270,7 @@ class Acker:
                 return False
             finally:
                 self._sending.remove(batch)
+            self._stats_sent(counts, replies[len(by_key) :])
         for _, _, future in batch:
             if future is not None and not future.done():
                 future.set_result(None)

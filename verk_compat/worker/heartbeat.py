@@ -1,17 +1,19 @@
 """Sidekiq's heartbeat: the process shows up in Sidekiq Web and ``Sidekiq::ProcessSet``.
 
-Every beat (5 s by default, Sidekiq 6's pace) one MULTI does: ``SADD processes <id>``;
-``HSET <id>`` info (JSON, rebuilt only when the queues change), busy, beat, quiet, rss, rtt_us,
-concurrency (the 8.1.2+ field); ``EXPIRE <id> <ttl>``; rewrite the work hash (running jobs,
-payload as a JSON string, integer run_at; both ``<id>:workers``, which 6.x Web reads, and
-``<id>:work``, which 7.0+ reads, so a shop mid-upgrade sees the jobs in both; only ``:work``
-under the ``sidekiq8`` profile; no key at all when idle, as Sidekiq 7.2.3+) with the same TTL;
-``RPOP <id>-signals``. Like Sidekiq, the work hash is as current as the last beat: a job that
-starts shows up at the next beat, a job that ends is gone at the next beat, and shutdown
-removes the hash. A hash that expires marks the process dead, which lets a live process recover
-its in-progress lists (:mod:`verk_compat.worker.orphans`). What is sent is built by the pure
-functions
-of :mod:`verk_compat.worker.process_info`.
+Every beat (5 s by default, Sidekiq 6's pace) one atomic script (``lua/heartbeat.lua``, the
+writes of Sidekiq's MULTI) does: ``SADD processes <id>``; ``HSET <id>`` info (JSON, rebuilt only
+when the queues change), busy, beat, quiet, rss, rtt_us, concurrency (the 8.1.2+ field);
+``EXPIRE <id> <ttl>``; rewrite the work hash (running jobs, payload as a JSON string, integer
+run_at; both ``<id>:workers``, which 6.x Web reads, and ``<id>:work``, which 7.0+ reads, so a
+shop mid-upgrade sees the jobs in both; only ``:work`` under the ``sidekiq8`` profile; no key at
+all when idle, as Sidekiq 7.2.3+) with the same TTL; ``RPOP <id>-signals``. The script runs even
+while Redis is at ``maxmemory`` (``allow-oom``): a refused beat would make a live process look
+dead, or keep a worker from starting at all while only draining the queue can free memory. Like
+Sidekiq, the work hash is as current as the last beat: a job that starts shows up at the next
+beat, a job that ends is gone at the next beat, and shutdown removes the hash. A hash that
+expires marks the process dead, which lets a live process recover its in-progress lists
+(:mod:`verk_compat.worker.orphans`). What is sent is built by the pure functions of
+:mod:`verk_compat.worker.process_info`.
 
 Keys touched: ``processes``, ``<identity>``, ``<identity>:work`` / ``<identity>:workers``,
 ``<identity>-signals``.
@@ -19,6 +21,7 @@ Keys touched: ``processes``, ``<identity>``, ``<identity>:work`` / ``<identity>:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -32,10 +35,13 @@ from redis.asyncio import Redis
 from verk_compat._version import __version__
 from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
+from verk_compat.lua import script
 from verk_compat.worker.process_info import heartbeat_fields, process_info, work_entry, work_keys
 from verk_compat.worker.processor import Running
 
 __all__ = ["Heartbeat", "make_identity", "rss_kb"]
+
+log = logging.getLogger(__name__)
 
 
 def make_identity() -> str:
@@ -52,6 +58,18 @@ def rss_kb() -> int:
     except (OSError, ValueError, IndexError):
         return 0
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _signal_name(raw: object, identity: str) -> str | None:
+    """The signal popped from ``<identity>-signals``; an unreadable one is logged and ignored
+    (raising here would end the heartbeat task, and with it Quiet and Stop)."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        log.warning("ignoring unreadable signal %r for %s", raw[:100], identity)
+        return None
 
 
 class Heartbeat:
@@ -103,33 +121,30 @@ class Heartbeat:
         started = time.perf_counter()
         await self.redis.ping()
         rtt_us = int((time.perf_counter() - started) * 1_000_000)
-        key = self.keys.process(self.identity)
-        # ``async with`` resets the pipeline even when a shutdown cancels the beat mid-way.
-        pipe: Any
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(self.keys.processes, self.identity)
-            fields = heartbeat_fields(
-                self.info,
-                busy=busy,
-                quiet=quiet,
-                beat=time.time(),
-                rss=rss_kb(),
-                rtt_us=rtt_us,
-                concurrency=self.concurrency,
-            )
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, self.ttl)
-            pipe.unlink(*self.work_keys)
-            # Copy first: jobs start and end on the loop, never while this comprehension runs,
-            # but a TTIN dump or a thread may look at ``running`` concurrently.
-            entries = {str(tid): work_entry(*entry) for tid, entry in list(running.items())}
-            for work_key in self.work_keys if entries else ():
-                pipe.hset(work_key, mapping=entries)
-                pipe.expire(work_key, self.ttl)
-            pipe.rpop(self.keys.signals(self.identity))
-            replies = await pipe.execute()
-        signal = replies[-1]
-        return signal.decode() if isinstance(signal, bytes) else None
+        fields = heartbeat_fields(
+            self.info,
+            busy=busy,
+            quiet=quiet,
+            beat=time.time(),
+            rss=rss_kb(),
+            rtt_us=rtt_us,
+            concurrency=self.concurrency,
+        )
+        args: list[Any] = [self.identity, self.ttl, len(fields)]
+        for field, value in fields.items():
+            args += (field, value)
+        # Copy first: jobs start and end on the loop, never while this loop runs, but a TTIN
+        # dump or a thread may look at ``running`` concurrently.
+        for tid, entry in list(running.items()):
+            args += (str(tid), work_entry(*entry))
+        keys = [
+            self.keys.processes,
+            self.keys.process(self.identity),
+            self.keys.signals(self.identity),
+            *self.work_keys,
+        ]
+        signal = await script("heartbeat").acall(self.redis, keys, args)
+        return _signal_name(signal, self.identity)
 
     async def clear(self) -> None:
         """Leave ``processes`` and drop the work hash (the process hash expires by itself)."""

@@ -510,6 +510,10 @@ class Worker:
                 log.warning("heartbeat failed (%s); retrying", exc)
                 failed_since = failed_since or time.monotonic()
                 continue
+            except Exception:
+                # A bug must not end the heartbeat for good (Quiet and Stop would stop working).
+                log.exception("heartbeat crashed; retrying")
+                continue
             if failed_since is not None:
                 down = time.monotonic() - failed_since
                 log.warning("Redis reachable again: heartbeat back after %.1fs", down)

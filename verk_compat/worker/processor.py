@@ -4,14 +4,17 @@
 (with its next fetch, ``lua/fetch_ack.lua``, or through the
 :class:`~verk_compat.worker.fetch.Acker`), so a job leaves its in-progress list only after it
 finished. A payload that cannot be decoded is moved untouched to ``dead`` and removed from the
-in-progress list in one script, never lost. A Verk job (``args`` a JSON string) runs the same way
-and fails by Verk's rules (:func:`verk_compat.worker.verk.verk_failure`), written back in Verk's
-format. A job that raises gets Sidekiq's retry decision
-(:mod:`verk_compat.worker.retry`) applied by ``lua/fail.lua``: LREM from in-progress and ZADD
-``retry`` or ``dead`` (trimmed) atomically. ``async def`` jobs run on the event loop, plain
-functions in a bounded thread pool (:mod:`verk_compat.worker.sync_pool`). Cancellation
-(shutdown) neither acks nor fails: the job stays in progress
-and shutdown pushes it back to its queue.
+in-progress list in one script, never lost. A job that raises anything (``SystemExit`` and
+``KeyboardInterrupt`` included, as Sidekiq rescues ``Exception``) gets Sidekiq's retry decision
+(:mod:`verk_compat.worker.retry`), computed from the payload decoded again from the fetched
+bytes (the job may have changed its args), and applied by ``lua/fail.lua``: LREM from
+in-progress and ZADD ``retry`` or ``dead`` (trimmed) atomically; a payload for which no decision
+can be computed (a ``retry_count`` overflowing the delay) goes to ``dead`` as fetched. A Verk
+job (``args`` a JSON string) runs the same way and fails by Verk's rules
+(:func:`verk_compat.worker.verk.verk_failure`), written back in Verk's format.
+``async def`` jobs run on the event loop, plain functions in a bounded thread pool
+(:mod:`verk_compat.worker.sync_pool`). Cancellation (shutdown) neither acks nor fails: the job
+stays in progress and shutdown pushes it back to its queue.
 
 The two log lines per job (``start`` and ``done``, with jid, class, queue and ms, at INFO on the
 ``verk_compat.worker.processor`` logger) skip the usual per-record overhead (:class:`_JobLog`). When
@@ -138,9 +141,13 @@ class Processor:
                     await resolved.call(*job.args)
                 else:
                     await self.pool.run(resolved.call, *job.args)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) and _shutting_down():
+                    raise  # shutdown: the job stays in progress and goes back to its queue
+                # As Sidekiq rescues Exception: SystemExit (sys.exit() in a job),
+                # KeyboardInterrupt, or a CancelledError the job raised itself (nobody
+                # cancelled this task) are that job's failure; only a signal to the process
+                # stops the process.
                 await self._failed(job, queue, raw, inprogress_key, exc, resolved, started, verk)
                 return False
             self.stats.processed += 1
@@ -191,7 +198,7 @@ class Processor:
         queue: str,
         raw: bytes,
         inprogress_key: str,
-        exc: Exception,
+        exc: BaseException,
         resolved: Resolved | None,
         started: float,
         verk: VerkJob | None = None,
@@ -199,18 +206,10 @@ class Processor:
         if verk is not None:
             await self._failed_verk(verk, job, queue, raw, inprogress_key, exc, started)
             return
-        spec = resolved.spec if resolved else None
-        decision = next_attempt(
-            job,
-            exc,
-            queue=queue,
-            now=now(),
-            rng=self.rng,
-            path="global" if isinstance(exc, UnknownJob) else "local",
-            default_retry=spec.retry if spec else True,
-            retry_in=spec.retry_in if spec else None,
-            profile=self.profile,
-        )
+        # The retry is built from the fetched bytes, as Sidekiq re-parses the job string: the
+        # job may have changed its args in place (or stored objects JSON cannot hold).
+        fetched = Job.decode(raw)
+        decision = self._decide(fetched, queue, exc, resolved)
         log.warning(
             "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s",
             job.jid,
@@ -219,14 +218,42 @@ class Processor:
             (time.time() - started) * 1000,
             type(exc).__name__,
             exc,
-            type(decision).__name__.lower(),
+            type(decision).__name__.lower() if decision else "dead (as fetched)",
         )
-        await self._apply(inprogress_key, raw, decision)
+        if decision is None:
+            stamp = now()
+            keys = [inprogress_key, self.keys.dead]
+            await self._fail_script(keys, [raw, "dead", stamp, raw, *dead_trim(stamp)])
+        else:
+            await self._apply(inprogress_key, raw, decision)
         self.stats.processed += 1
         self.stats.failed += 1
         self.acker.wake()
         if self.app.events:
-            self.app.events.emit(JobFailed(job, queue, started, time.time(), exc))
+            self.app.events.emit(JobFailed(fetched, queue, started, time.time(), exc))
+
+    def _decide(
+        self, job: Job, queue: str, exc: BaseException, resolved: Resolved | None
+    ) -> Decision | None:
+        """Sidekiq's retry decision, or None if the payload makes one impossible."""
+        spec = resolved.spec if resolved else None
+        try:
+            return next_attempt(
+                job,
+                exc,
+                queue=queue,
+                now=now(),
+                rng=self.rng,
+                path="global" if isinstance(exc, UnknownJob) else "local",
+                default_retry=spec.retry if spec else True,
+                retry_in=spec.retry_in if spec else None,
+                profile=self.profile,
+            )
+        except (ValueError, TypeError, OverflowError) as bad:
+            # E.g. ``retry``/``retry_count`` too large for a float delay. The job goes to
+            # dead as fetched rather than stay in progress (and run again) for ever.
+            log.error("jid=%s: no retry can be computed (%s: %s)", job.jid, type(bad).__name__, bad)
+            return None
 
     async def _failed_verk(
         self,
@@ -311,6 +338,12 @@ def _decode(raw: bytes) -> tuple[Job, VerkJob | None]:
         if found is None:
             raise
         return found[1], found[0]
+
+
+def _shutting_down() -> bool:
+    """Whether the running task was asked to cancel (a shutdown, not a job's own exception)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _function(job: Job) -> str | None:

@@ -1,17 +1,18 @@
 """The scheduled-job poller: due members of ``retry`` and ``schedule`` go back to their queues.
 
 Like Sidekiq's poller it sleeps a jittered interval (uniform in [0.5 i, 1.5 i], where i is 5 s
-times the number of live processes unless an interval is configured) and polls ``retry`` then
-``schedule``. Python reads the due members (in batches of 100, not one per round trip), sets
-``enqueued_at`` with the codec, and ``lua/enqueue_due.lua`` removes the old member and pushes the
-new payload only if the removal happened: racing pollers never double a job. A member that is
-not a Sidekiq job is never destroyed (:func:`verk_compat.worker.verk.route_due`): a Verk job goes
-back to its queue in Verk's format, other JSON with a ``queue`` to that queue byte for byte, and
-only unreadable bytes go to ``verk:quarantine:<set>`` (never ``dead``, which is trimmed) wrapped
-with the reason.
+times the number of live processes, those whose heartbeat hash exists, unless an interval is
+configured) and polls ``retry`` then ``schedule``. Python reads the due members (in batches of
+100, not one per round trip), sets ``enqueued_at`` with the codec, and ``lua/enqueue_due.lua``
+removes the old member and pushes the new payload only if the removal happened: racing pollers
+never double a job. A member that is not a Sidekiq job is never destroyed
+(:func:`verk_compat.worker.verk.route_due`): a Verk job goes back to its queue in Verk's format,
+other JSON with a ``queue`` to that queue byte for byte, and only unreadable bytes go to
+``verk:quarantine:<set>`` (never ``dead``, which is trimmed) wrapped with the reason.
 
 Keys touched: ``retry``, ``schedule``, ``queue:<q>``, ``queues``, ``verk:quarantine:retry``,
-``verk:quarantine:schedule``, ``processes`` (SCARD).
+``verk:quarantine:schedule``, and through :mod:`verk_compat.worker.process_set`
+``processes``, ``<identity>``, ``process_cleanup``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from verk_compat.codec.quarantine import quarantine_entry
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import Arg, script
+from verk_compat.worker.process_set import cleanup, live_count
 from verk_compat.worker.verk import Requeue, route_due
 
 __all__ = ["AVERAGE_INTERVAL", "BATCH", "Scheduler"]
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 #: Sidekiq's ``average_scheduled_poll_interval``.
 AVERAGE_INTERVAL = 5.0
 BATCH = 100
+#: Sidekiq's poller prunes ``processes`` on every tenth interval computation.
+CLEANUP_EVERY = 10
 
 
 class Scheduler:
@@ -57,6 +61,7 @@ class Scheduler:
         self.interval = interval
         self.profile = profile
         self.rng = rng or random.Random()
+        self._calls = 0
 
     async def poll(self) -> int:
         """Move every job due now from ``retry`` then ``schedule``; returns how many moved."""
@@ -117,11 +122,21 @@ class Scheduler:
         )
 
     async def wait_time(self) -> float:
-        """Sidekiq's jittered sleep: uniform in [0.5 i, 1.5 i]."""
+        """Sidekiq's jittered sleep: uniform in [0.5 i, 1.5 i], i from the live processes.
+
+        Like Sidekiq's poller (``process_count``), every tenth call, the first included, also
+        prunes dead members from ``processes`` (:func:`~verk_compat.worker.process_set.cleanup`,
+        at most once a minute across the cluster).
+        """
+        if self._calls % CLEANUP_EVERY == 0:
+            pruned = await cleanup(self.redis, self.keys)
+            if pruned:
+                log.info("pruned %d dead processes from processes", pruned)
+        self._calls += 1
         interval = self.interval
         if interval is None:
-            processes = await self.redis.scard(self.keys.processes)
-            interval = AVERAGE_INTERVAL * max(int(processes), 1)
+            processes = await live_count(self.redis, self.keys)
+            interval = AVERAGE_INTERVAL * max(processes, 1)
         return interval * self.rng.random() + interval / 2
 
     async def run(self) -> None:
