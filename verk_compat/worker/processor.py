@@ -262,7 +262,7 @@ class Processor:
         queue: str,
         raw: bytes,
         inprogress_key: str,
-        exc: Exception,
+        exc: BaseException,
         started: float,
     ) -> None:
         """A Verk job failed: Verk's counts and backoff, written back in Verk's format."""
