@@ -102,5 +102,5 @@ def test_failover_under_load(tmp_path: Path) -> None:
         f"lost_outside_window={len(set(lost) - recent)} acked_after_failover={len(after)}"
     )
     assert after, "the client never reached the new primary"
-    assert set(after) <= set(counts), "the worker did not follow the failover"
+    assert set(after) <= set(counts), f"the worker did not follow:\n{log.read_text()[-4000:]}"
     assert not set(lost) - recent, f"acknowledged long before the kill and lost: {lost}"
