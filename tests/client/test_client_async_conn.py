@@ -242,7 +242,10 @@ async def test_lost_reply_is_not_pushed_twice(
         if pool:
             _on_pool(client)
         await client.enqueue("W", [0])
-        busy = threading.Thread(target=r.eval, args=(_BUSY, 0, 2.0))
+        # Its own client, with no read timeout: redis-py 8 reads with 5 s by default, which a
+        # loaded machine can exceed while the script holds the server.
+        blocker = redis.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=60)
+        busy = threading.Thread(target=blocker.eval, args=(_BUSY, 0, 2.0))
         busy.start()
         _wait_until_busy(redis_server)
         try:
@@ -250,6 +253,7 @@ async def test_lost_reply_is_not_pushed_twice(
                 await client.enqueue("W", [1])  # written; the read times out (0.3 s)
         finally:
             busy.join()
+            blocker.close()
         deadline = time.monotonic() + 2
         while r.llen("queue:default") < 2 and time.monotonic() < deadline:
             time.sleep(0.02)  # the server runs the push of the closed connection now
