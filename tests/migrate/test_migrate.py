@@ -140,7 +140,7 @@ def test_namespace_to_plain_and_back(r: redis.Redis) -> None:
 
 def test_same_keys_are_refused(r: redis.Redis) -> None:
     with pytest.raises(ValueError, match="same keys"):
-        migrate("copy", r)
+        migrate("move", r)
 
 
 def test_verk_in_place_conversion_and_rerun(r: redis.Redis) -> None:

@@ -48,7 +48,7 @@ def fill_sidekiq(r: redis.Redis, n: int) -> list[bytes]:
 def test_copy_moves_every_data_key(r: redis.Redis, b: redis.Redis) -> None:
     payloads = fill_sidekiq(r, 10)
     b.set(K.stat_processed, 5)
-    result = migrate("copy", r, b)
+    result = migrate("move", r, b)
     assert result.ok and set(result.skipped) == {"processes", "h:1:x"}
     assert b.lrange(K.queue("default"), 0, -1) == list(reversed(payloads))
     assert b.zrange(K.schedule, 0, -1, withscores=True) == [(payloads[0], 1900000000.5)]
@@ -67,8 +67,8 @@ def test_crash_at_each_step_then_rerun_exactly_once(
 ) -> None:
     payloads = fill_sidekiq(r, 10)
     with pytest.raises(Crash):
-        migrate("copy", r, b, hook=crash_after(n, step))
-    result = migrate("copy", r, b)
+        migrate("move", r, b, hook=crash_after(n, step))
+    result = migrate("move", r, b)
     assert result.ok
     assert b.lrange(K.queue("default"), 0, -1) == list(reversed(payloads))
     assert r.llen(K.queue("default")) == 0
@@ -78,9 +78,9 @@ def test_crash_at_each_step_then_rerun_exactly_once(
 def test_crash_after_apply_on_counter_does_not_double(r: redis.Redis, b: redis.Redis) -> None:
     r.set(K.stat_processed, 10)
     with pytest.raises(Crash):
-        migrate("copy", r, b, hook=crash_after(1, "applied"))
+        migrate("move", r, b, hook=crash_after(1, "applied"))
     assert b.get(K.stat_processed) == b"10" and r.get(K.stat_processed) == b"10"
-    migrate("copy", r, b)
+    migrate("move", r, b)
     assert b.get(K.stat_processed) == b"10" and not r.exists(K.stat_processed)
 
 
@@ -102,6 +102,6 @@ def test_resque_to_sidekiq_across_servers_with_crash(r: redis.Redis, b: redis.Re
 def test_dry_run_across_servers_writes_nothing(r: redis.Redis, b: redis.Redis) -> None:
     fill_sidekiq(r, 3)
     dumps = {k: r.dump(k) for k in r.keys("*")}
-    result = migrate("copy", r, b, dry_run=True)
+    result = migrate("move", r, b, dry_run=True)
     assert result.total("moved") == 3 + 2 + 2 + 2  # list, zsets, set members, counters
     assert {k: r.dump(k) for k in r.keys("*")} == dumps and b.dbsize() == 0

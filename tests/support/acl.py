@@ -185,6 +185,6 @@ def exercise_migration(url: str, other_db_url: str, check: redis.Redis) -> None:
     _cli("verk-to-sidekiq", "--from-url", url)
     _cli("namespace", "--from-url", url, "--namespace", "ns", "--to-url", other_db_url)
     _cli("sidekiq-to-resque", "--from-url", other_db_url, "--queue", "default")
-    _cli("copy", "--from-url", url, "--to-url", other_db_url)
+    _cli("move", "--from-url", url, "--to-url", other_db_url)
     assert check.llen(RK.queue("default")) >= 1 and check.zcard(K.retry) == 1
     assert check.llen(K.queue("verk")) == 1 and check.zcard(K.dead) == 1

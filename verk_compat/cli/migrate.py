@@ -17,6 +17,7 @@ import redis
 from verk_compat.errors import VerkError
 from verk_compat.migrate import MODES, Result
 from verk_compat.migrate import migrate as run_migration
+from verk_compat.migrate.copy import copy_keys
 from verk_compat.redis_url import resolve, sync_client
 
 __all__ = ["migrate"]
@@ -57,6 +58,23 @@ def render(result: Result) -> str:
     return "\n".join(lines)
 
 
+def _copy(
+    src: redis.Redis, dst: redis.Redis | None, namespace: str, dry_run: bool, as_json: bool
+) -> None:
+    if dst is None:
+        raise click.UsageError("copy needs --to-url (another Redis); the source is not changed")
+    done = copy_keys(src, dst, namespace=namespace, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(done.as_dict()))
+    else:
+        verb = "would copy" if dry_run else "copied"
+        click.echo(f"{verb} {len(done.copied)} keys; the source is unchanged")
+        for key in done.conflicts:
+            click.echo(f"conflict: {key} exists on the target (not overwritten)")
+    if not done.ok:
+        raise SystemExit(1)
+
+
 def _client(url: str) -> redis.Redis:
     client = sync_client(url)
     client.ping()
@@ -64,7 +82,7 @@ def _client(url: str) -> redis.Redis:
 
 
 @click.command()
-@click.argument("mode", type=click.Choice(MODES))
+@click.argument("mode", type=click.Choice((*MODES, "copy")))
 @click.option("--from-url", envvar="REDIS_URL", help="Source Redis URL [env REDIS_URL].")
 @click.option("--to-url", help="Target Redis URL (default: the source).")
 @click.option("--namespace", default="", help="Sidekiq namespace (see --help of each mode).")
@@ -107,7 +125,8 @@ def migrate(
     namespace          NS:* -> plain keys (--namespace NS), or to --to-namespace
     verk-to-sidekiq    Verk 1.x payloads -> Sidekiq (in place on one server)
     sidekiq-to-verk    Sidekiq payloads -> Verk 1.x (in place on one server)
-    copy               every Sidekiq data key from --from-url to --to-url
+    move               every Sidekiq data key from --from-url to --to-url (leaves the source)
+    copy               the same keys copied to --to-url; the source is left as it was
 
     --namespace is the Sidekiq target namespace for resque-to-sidekiq and verk-to-sidekiq,
     the source namespace otherwise (sidekiq-to-verk included). Each job moves exactly once;
@@ -117,6 +136,9 @@ def migrate(
     try:
         src = _client(resolve(from_url))
         dst = _client(to_url) if to_url else None
+        if mode == "copy":
+            _copy(src, dst, namespace, dry_run, as_json)
+            return
         echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
         result = run_migration(
             mode,  # type: ignore[arg-type]  # click.Choice(MODES)

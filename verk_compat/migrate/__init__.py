@@ -38,7 +38,7 @@ Mode = Literal[
     "namespace",
     "verk-to-sidekiq",
     "sidekiq-to-verk",
-    "copy",
+    "move",
 ]
 MODES: tuple[Mode, ...] = (
     "resque-to-sidekiq",
@@ -46,7 +46,7 @@ MODES: tuple[Mode, ...] = (
     "namespace",
     "verk-to-sidekiq",
     "sidekiq-to-verk",
-    "copy",
+    "move",
 )
 
 
@@ -111,7 +111,7 @@ def migrate(
         dst: The target Redis; ``None`` (or the same server and database) for one server.
         namespace: Sidekiq namespace: the target's for ``resque-to-sidekiq`` and
             ``verk-to-sidekiq``, the source's for ``sidekiq-to-resque``, ``sidekiq-to-verk``,
-            ``namespace`` and ``copy``.
+            ``namespace`` and ``move``.
         to_namespace: ``namespace`` mode only: the target namespace ("" = plain keys).
         resque_namespace: Resque's namespace (``resque``).
         queues: Only these queues (default: every queue found).
@@ -139,8 +139,8 @@ def migrate(
         )
     elif mode == "sidekiq-to-resque":
         plan = plans.to_resque(src, namespace=namespace, resque_ns=resque_namespace, queues=queues)
-    elif mode == "namespace" or mode == "copy":
-        target = namespace if mode == "copy" else to_namespace
+    elif mode == "namespace" or mode == "move":
+        target = namespace if mode == "move" else to_namespace
         if local and target == namespace:
             raise ValueError("source and target are the same keys: nothing to migrate")
         plan = plans.namespace(src, from_ns=namespace, to_ns=target, queues=queues)
