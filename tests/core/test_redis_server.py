@@ -41,3 +41,20 @@ def test_nothing_installed_gives_advice(monkeypatch: pytest.MonkeyPatch, tmp_pat
         find_server()
     for advice in ("verk-compat[embedded]", "apt-get", "brew", "docker"):
         assert advice in str(caught.value)
+
+
+def test_demo_without_any_server_is_one_line_of_advice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from verk_compat.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("VERK_REDIS_SERVER", raising=False)
+    monkeypatch.setattr(redis_server, "_packaged_valkey", lambda: None)
+    run = CliRunner().invoke(main, ["demo"])
+    assert run.exit_code == 1 and run.exception is not None
+    assert "Traceback" not in run.output
+    assert run.output.startswith("Error: no redis-server found") and "brew" in run.output

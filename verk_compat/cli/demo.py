@@ -8,6 +8,7 @@ import os
 import click
 
 from verk_compat.devtools.demo import run_demo
+from verk_compat.devtools.redis_server import ServerNotFound
 
 __all__ = ["demo"]
 
@@ -22,7 +23,10 @@ __all__ = ["demo"]
 def demo(redis_url: str, jobs: int) -> None:
     """Show verk-compat end to end: Sidekiq payloads in, Python jobs run, retries out."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    result = run_demo(redis_url or None, jobs)
+    try:
+        result = run_demo(redis_url or None, jobs)
+    except ServerNotFound as exc:  # no REDIS_URL and nothing to start: say how to get one
+        raise click.ClickException(str(exc)) from None
     ok = result["processed"] == jobs + 3 and result["retries"] == 1
     click.echo("\nDemo finished." if ok else "\nDemo finished, but the counts are unexpected.")
     if not ok:
