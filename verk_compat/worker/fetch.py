@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from verk_compat.keys import Keys
 from verk_compat.lua import script
+from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.counters import Stats
 
 __all__ = ["BLOCK_TIMEOUT", "Acker", "Fetcher"]
@@ -137,7 +138,7 @@ class Acker:
         self._sending: list[list[tuple[str, list[bytes], asyncio.Future[None] | None]]] = []
         self._count = 0
         self._wake = asyncio.Event()
-        self._backoff = 0.1
+        self._backoff = Backoff()
         self._stopping = False
         self._stats_refused = False
 
@@ -203,11 +204,10 @@ class Acker:
             if not await self.flush():
                 if self._stopping:
                     return
-                await asyncio.sleep(self._backoff)
-                self._backoff = min(self._backoff * 2, 5.0)
+                await self._backoff.sleep()
                 self._wake.set()
             else:
-                self._backoff = 0.1
+                self._backoff.reset()
 
     async def _queue_stats(self, pipe: Any, counts: tuple[int, int]) -> None:
         if counts != (0, 0):

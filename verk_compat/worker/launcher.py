@@ -50,6 +50,7 @@ from verk_compat.codec.job import Profile
 from verk_compat.keys import Keys
 from verk_compat.redis_url import async_client
 from verk_compat.worker.app import App
+from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.counters import Stats
 from verk_compat.worker.cron import POLL_INTERVAL, CronPoller, CronStore
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning
@@ -433,7 +434,7 @@ class Worker:
 
     async def _first_beat(self) -> None:
         """Beat before owning any job; while Redis is unreachable, say so and keep trying."""
-        delay = 0.1
+        backoff = Backoff()
         failed_since: float | None = None
         while True:
             try:
@@ -446,9 +447,10 @@ class Worker:
                 if self._stop.is_set():
                     return
                 failed_since = failed_since or time.monotonic()
-                log.warning("Redis unreachable at start (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning(
+                    "Redis unreachable at start (%s); retrying in %.1fs", exc, backoff.delay
+                )
+                await backoff.sleep()
 
     def _start_keepalive(self) -> None:
         """Start the keep-alive thread (see :meth:`_keep_alive`)."""

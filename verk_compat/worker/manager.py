@@ -49,6 +49,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.fetch import Fetcher
 from verk_compat.worker.processor import Processor
 from verk_compat.worker.waiter import Waiter
@@ -175,12 +176,11 @@ class Manager:
         self._start_slots()
         loop = asyncio.get_running_loop()
         self._next_reconcile = loop.time() + self.reconcile_interval
-        delay = 0.1
+        backoff = Backoff()
         while not self._stopping:
             self._drop_ready()
             due = self._reconcile_needed or loop.time() >= self._next_reconcile
-            if due and not await self._reconcile(delay):
-                delay = min(delay * 2, 5.0)
+            if due and not await self._reconcile(backoff):
                 continue
             if not self._running.is_set():
                 self._hand_off_acks()
@@ -213,13 +213,12 @@ class Manager:
                 # The fetch may have run and only its reply been lost: reconcile first.
                 self._reconcile_needed = True
                 log.warning(
-                    "queue %s: fetch failed (%s); retrying in %.1fs", self.queue, exc, delay
+                    "queue %s: fetch failed (%s); retrying in %.1fs", self.queue, exc, backoff.delay
                 )
                 self._hand_off_acks()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.sleep()
                 continue
-            delay = 0.1
+            backoff.reset()
             if not raws or self._stopping:
                 # Stopping: fetched jobs stay in progress; shutdown pushes them back.
                 continue
@@ -242,18 +241,18 @@ class Manager:
             *self.processor.acker.holding(self.fetcher.inprogress_key),
         ]
 
-    async def _reconcile(self, delay: float) -> bool:
+    async def _reconcile(self, backoff: Backoff) -> bool:
         """Push strays back to the queue (see the module docstring); False, after logging and
-        sleeping ``delay`` seconds, if Redis failed."""
+        backing off, if Redis failed."""
         try:
             moved = await self.fetcher.reconcile(self.held())
         except (RedisError, OSError) as exc:
             self._reconcile_needed = True
             log.warning(
-                "queue %s: reconcile failed (%s); retrying in %.1fs", self.queue, exc, delay
+                "queue %s: reconcile failed (%s); retrying in %.1fs", self.queue, exc, backoff.delay
             )
             self._hand_off_acks()
-            await asyncio.sleep(delay)
+            await backoff.sleep()
             return False
         if moved:
             reason = "stopping" if self._stopping else "paused" if self.paused else ""
@@ -382,7 +381,7 @@ class Manager:
         # Jobs fetched and not started go back now, not after the grace period (reconcile only
         # once the fetch loop ended: no fetch in flight; else the final requeue does it).
         if self._drop_ready() and not self._looping:
-            await self._reconcile(0.0)
+            await self._reconcile(Backoff(first=0.0))
         while self._inflight > 0 and loop.time() < deadline:
             self._changed.clear()
             waiter = asyncio.ensure_future(self._changed.wait())

@@ -49,6 +49,7 @@ from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import dead_trim, script
 from verk_compat.worker.app import App, Resolved, UnknownJob
+from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.counters import Stats
 from verk_compat.worker.events import JobFailed, JobFinished, JobStarted
 from verk_compat.worker.fetch import Acker
@@ -317,16 +318,17 @@ class Processor:
         await self._fail_script(keys, [raw, "dead", stamp, raw, *dead_trim(stamp)])
 
     async def _fail_script(self, keys: list[str], args: list[Any]) -> None:
-        delay = 0.1
+        backoff = Backoff()
         while True:
             try:
                 await script("fail").acall(self.redis, keys, args)
                 return
             except (RedisError, OSError) as exc:
                 # The job stays in progress meanwhile, so nothing is lost while we wait.
-                log.warning("recording a failure failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning(
+                    "recording a failure failed (%s); retrying in %.1fs", exc, backoff.delay
+                )
+                await backoff.sleep()
 
 
 def _decode(raw: bytes) -> tuple[Job, VerkJob | None]:

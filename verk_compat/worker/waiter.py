@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from verk_compat.lua import script
+from verk_compat.worker.backoff import Backoff
 
 __all__ = ["Waiter", "Waiting"]
 
@@ -139,19 +140,18 @@ class Waiter:
 
     async def run(self) -> None:
         """The poll loop: one ``fetch_many`` per interval while any queue is polled."""
-        delay = 0.1
+        backoff = Backoff()
         while True:
             if not self._waiting:
                 self._kick.clear()
                 await self._kick.wait()
             try:
                 await self._poll_once()
-                delay = 0.1
+                backoff.reset()
             except (RedisError, OSError) as exc:
                 # The moves may have run; the managers' reconcile brings strays back.
-                log.warning("queue poll failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("queue poll failed (%s); retrying in %.1fs", exc, backoff.delay)
+                await backoff.sleep()
                 continue
             await asyncio.sleep(self.poll_interval)
 
