@@ -31,6 +31,7 @@ from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import script
 from verk_compat.migrate.convert import Converted, Converter, quarantine_entry
+from verk_compat.migrate.replies import as_bytes, text
 
 __all__ = ["Hook", "Kind", "Migrator", "Unit", "UnitReport"]
 
@@ -117,15 +118,6 @@ def _size(client: Redis, key: str, kind: Kind) -> int:
     return int(client.exists(key))
 
 
-def _text(data: bytes | str) -> str:
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-
-
-def _bytes(data: Any) -> bytes:
-    """A reply element as bytes (the clients here never decode responses)."""
-    return data if isinstance(data, bytes) else str(data).encode()
-
-
 def same_server(a: Redis, b: Redis) -> bool:
     """Whether two clients reach the same server and database (scripts can span them)."""
     db_a = a.connection_pool.connection_kwargs.get("db", 0)
@@ -155,9 +147,9 @@ class Migrator:
         self.progress, self.hook = progress, hook
         self._runs: dict[str, str] = {}
 
-    def _say(self, text: str) -> None:
+    def _say(self, line: str) -> None:
         if self.progress is not None:
-            self.progress(text)
+            self.progress(line)
 
     def _step(self, name: str, rep: UnitReport) -> None:
         if name in ("moved", "quarantined"):
@@ -175,19 +167,19 @@ class Migrator:
         if kind in ("LEFT", "RIGHT") and not self.dry_run:
             index = 0 if kind == "LEFT" else -1
             while (item := src.lindex(key, index)) is not None:
-                yield _bytes(item), None
+                yield as_bytes(item), None
         elif kind in ("LEFT", "RIGHT", "LPOS"):
-            items = [_bytes(i) for i in src.lrange(key, 0, -1)]
+            items = [as_bytes(i) for i in src.lrange(key, 0, -1)]
             yield from ((i, None) for i in (items if kind == "LEFT" else reversed(items)))
         elif kind == "ZSET":
             pairs: list[Any] = src.zrange(key, 0, -1, withscores=True, score_cast_func=bytes)
-            yield from ((_bytes(member), _text(score)) for member, score in pairs)
+            yield from ((as_bytes(member), text(score)) for member, score in pairs)
         elif kind == "SET":
-            yield from ((member, None) for member in sorted(map(_bytes, src.smembers(key))))
+            yield from ((member, None) for member in sorted(map(as_bytes, src.smembers(key))))
         else:
             value = src.get(key)
             if value is not None:
-                yield _bytes(value), str(src.pttl(key))
+                yield as_bytes(value), str(src.pttl(key))
 
     # -- one unit -----------------------------------------------------------------------------
 
@@ -214,7 +206,7 @@ class Migrator:
                 rep.unchanged += 1
                 continue
             if len(rep.samples) < self.samples:
-                rep.samples.append(_text(out.payload))
+                rep.samples.append(text(out.payload))
             if self.dry_run:
                 rep.moved += 1
             elif self.local:
@@ -263,7 +255,7 @@ class Migrator:
         if run is None:
             progress = _BOOK.migrate_progress(unit.source)
             self.src.hsetnx(progress, "run", secrets.token_hex(8))
-            run = self._runs[unit.source] = _text(self.src.hget(progress, "run") or b"")
+            run = self._runs[unit.source] = text(self.src.hget(progress, "run") or b"")
         return run
 
     def _apply(self, unit: Unit, seq: int, payload: bytes, extra: str) -> None:
@@ -304,11 +296,11 @@ class Migrator:
             return
         seq = int(pending)
         try:
-            out = unit.convert(_bytes(raw))
+            out = unit.convert(as_bytes(raw))
         except Exception:  # converted before the crash, so not expected; keep it in place
             self.src.hdel(progress, "pending", "raw", "score")
             return
-        self._apply(unit, seq, out.payload, out.score or _text(extra or b""))
+        self._apply(unit, seq, out.payload, out.score or text(extra or b""))
         self._finish(unit, rep, seq)
         rep.recovered += 1
         self._say(f"{unit.source}: completed the step a previous run left pending")
@@ -320,7 +312,7 @@ class Migrator:
             return
         run = self.src.hget(progress, "run")
         if run is not None:
-            self.dst.hdel(_BOOK.migrate_applied, f"{_text(run)}|{unit.source}")
+            self.dst.hdel(_BOOK.migrate_applied, f"{text(run)}|{unit.source}")
         self.src.delete(progress)
         self._runs.pop(unit.source, None)
 

@@ -33,6 +33,7 @@ from verk_compat.migrate.convert import (
     verk1_to_sidekiq,
 )
 from verk_compat.migrate.engine import Kind, Unit
+from verk_compat.migrate.replies import text
 
 __all__ = [
     "Failed",
@@ -62,17 +63,13 @@ class Plan:
     expected: int | None = None
 
 
-def _text(data: bytes | str) -> str:
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-
-
 def _queues(
     src: Redis, members: str, pattern: str, prefix: str, only: Sequence[str] | None
 ) -> list[str]:
     if only:
         return list(dict.fromkeys(only))
-    names = {_text(m) for m in src.smembers(members)}
-    names |= {_text(k)[len(prefix) :] for k in src.scan_iter(match=pattern, _type="list")}
+    names = {text(m) for m in src.smembers(members)}
+    names |= {text(k)[len(prefix) :] for k in src.scan_iter(match=pattern, _type="list")}
     return sorted(names)
 
 
@@ -160,14 +157,14 @@ def namespace(
     plan = Plan()
     order = {"list": 0, "zset": 1, "set": 2, "string": 3}
     found: list[tuple[int, str, Unit]] = []
-    for key in sorted(_text(k) for k in src.scan_iter(match=src_keys.pattern(), count=1000)):
+    for key in sorted(text(k) for k in src.scan_iter(match=src_keys.pattern(), count=1000)):
         logical = src_keys.logical(key)
         kinds = None if logical is None else classify(logical)
         if logical is None or kinds is None or not _wanted(src_keys, logical, queues):
             plan.skipped.append(key)
             continue
         src_kind, dst_kind, type_ = kinds
-        if _text(src.type(key)) != type_:
+        if text(src.type(key)) != type_:
             plan.skipped.append(key)
             continue
         register = None
@@ -219,12 +216,12 @@ def verk_queues(src: Redis, keys: Keys) -> list[str]:
     """Every queue of a Verk state: Verk writes no ``queues`` set, so the names come from
     ``queue:*`` lists, ``inprogress:*`` lists (a queue whose list is empty has none) and the
     sorted sets' members, as well as ``queues`` when a Sidekiq client wrote one."""
-    names = {_text(m) for m in src.smembers(keys.queues)}
+    names = {text(m) for m in src.smembers(keys.queues)}
     prefix = keys.queue("")
     found = src.scan_iter(match=keys.queue_pattern(), _type="list")
-    names |= {_text(k)[len(prefix) :] for k in found}
+    names |= {text(k)[len(prefix) :] for k in found}
     for key in src.scan_iter(match=keys.inprogress_pattern(), _type="list"):
-        queue = _inprogress_any_queue(keys, _text(key))
+        queue = _inprogress_any_queue(keys, text(key))
         if queue:
             names.add(queue)
     return sorted(names | _member_queues(src, keys))
@@ -244,7 +241,7 @@ def job_census(src: Redis, keys: Keys) -> int:
 
 def _inprogress(src: Redis, keys: Keys, queue: str) -> Iterable[str]:
     pattern = keys.inprogress_queue_pattern(queue)
-    found = sorted(_text(k) for k in src.scan_iter(match=pattern, _type="list"))
+    found = sorted(text(k) for k in src.scan_iter(match=pattern, _type="list"))
     prefix = keys.inprogress(queue, "")
     return [
         key
