@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from verk_compat.codec._encode import args_raw, encode_decoded, encode_new
+from verk_compat.codec._encode import encode_decoded, encode_new
 from verk_compat.codec._fields import (
     as_bytes,
     check_field,
@@ -36,6 +36,7 @@ from verk_compat.codec._schema import KEY_TO_NAME, NAME_TO_KEY, Wire, invalid, u
 from verk_compat.codec.jid import JID_POOL as _JIDS
 from verk_compat.codec.jid import new_jid
 from verk_compat.codec.profiles import PROFILES, Profile, rules
+from verk_compat.codec.resque import encode_resque
 from verk_compat.codec.ruby_json import ENCODER, check_args, rubify
 from verk_compat.codec.timestamps import now
 from verk_compat.codec.verk import normalize_cjson
@@ -193,7 +194,7 @@ class Job:
         Raises:
             InvalidJob: the payload is not a valid Resque job.
         """
-        return cls.decode(raw)
+        return cls.decode(raw)  # the format's rules live in codec/resque.py
 
     @classmethod
     def decode_verk1(cls, raw: bytes | str) -> Job:
@@ -317,7 +318,7 @@ class Job:
         Returns:
             The compact JSON bytes.
         """
-        return _encode({"class": self._w.class_name, "args": args_raw(self)})
+        return encode_resque(self)
 
     # -- copies and construction ----------------------------------------------------------------
 
