@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "InvalidJob",
+    "NotReplicated",
     "RedisUnavailable",
     "ScriptError",
     "UnknownJob",
@@ -27,6 +28,21 @@ class InvalidJob(VerkError, ValueError):
 
 class RedisUnavailable(VerkError, ConnectionError):
     """Redis could not be reached; the message names the URL (without its password)."""
+
+
+class NotReplicated(VerkError):
+    """A push ran on the primary, but fewer replicas than asked confirmed it in time.
+
+    Raised by a client made with ``wait_replicas`` (Redis ``WAIT``). The jobs in ``jids`` ARE
+    queued on the primary; only a failover before they replicate could lose them. Pushing them
+    again could run them twice, so the caller decides (see docs/RELIABILITY.md).
+    """
+
+    def __init__(self, message: str, jids: list[str], acked: int, wanted: int) -> None:
+        super().__init__(message)
+        self.jids = jids
+        self.acked = acked
+        self.wanted = wanted
 
 
 class ScriptError(VerkError):

@@ -53,10 +53,12 @@ from verk_compat.client.planner import (
     Write,
     epoch,
     options_of,
+    wait_write,
 )
 from verk_compat.client.resp import (
     Packer,
     after_write,
+    check_replicated,
     check_replies,
     reply_count,
     unavailable_error,
@@ -83,6 +85,10 @@ class AsyncClient:
             ``max_retry_count``; Sidekiq-only options are refused).
         batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
         middleware: Callables that get each Job before it is pushed and return the Job to push.
+        wait_replicas: With replicas (e.g. under Sentinel), send Redis ``WAIT`` after each push
+            on the same connection and raise :class:`~verk_compat.errors.NotReplicated` (the
+            jobs are queued) unless this many replicas confirm it; 0 (default) does not wait.
+        wait_timeout: Seconds ``WAIT`` may block (default 0.5).
 
     The client holds one connection of its own besides the pool (see the module docs); it is
     made on first use, outside the pool's ``max_connections``, and closed by :meth:`aclose`.
@@ -101,6 +107,8 @@ class AsyncClient:
         target: Target = "sidekiq",
         batch_size: int = 1000,
         middleware: Sequence[ClientMiddleware] = (),
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.5,
     ) -> None:
         self.planner = Planner.build(
             namespace=namespace,
@@ -119,6 +127,7 @@ class AsyncClient:
         self._line: Any = None  # the held redis.asyncio connection, made on first use
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the line belongs to
         self._packer = Packer()
+        self._wait = wait_write(wait_replicas, wait_timeout) if wait_replicas else None
 
     async def enqueue(
         self,
@@ -134,7 +143,7 @@ class AsyncClient:
         jid, write = self.planner.enqueue_write(
             class_name, args, options_of(queue, retry, jid, options)
         )
-        await self._run([write])
+        await self._run([write], [jid])
         return jid
 
     async def enqueue_many(
@@ -149,8 +158,10 @@ class AsyncClient:
         """Push one job per args list, in pipelined batches; all are validated first."""
         opts = options_of(queue, retry, None, options)
         batches = self.planner.batches(class_name, many_args, opts)
+        pushed: list[str] = []
         for batch in batches:
-            await self._run([self.planner.push_batch(class_name, batch, opts)])
+            pushed += batch.jids
+            await self._run([self.planner.push_batch(class_name, batch, opts)], pushed)
         return [jid for batch in batches for jid in batch.jids]
 
     async def schedule(
@@ -166,7 +177,7 @@ class AsyncClient:
     ) -> str:
         """Run the job at ``at`` (datetime or epoch seconds); a past time enqueues at once."""
         job = self.planner.job(class_name, args, options_of(queue, retry, jid, options))
-        await self._run([self.planner.at(job, epoch(at))])
+        await self._run([self.planner.at(job, epoch(at))], [str(job.jid)])
         return str(job.jid)
 
     async def enqueue_in(
@@ -175,7 +186,9 @@ class AsyncClient:
         """Run the job ``seconds`` from now (Sidekiq's ``perform_in``)."""
         return await self.schedule(class_name, args, at=now() + epoch(seconds), **options)
 
-    async def _run(self, writes: Sequence[Write]) -> None:
+    async def _run(self, writes: Sequence[Write], jids: Sequence[str] = ()) -> None:
+        if self._wait is not None:
+            writes = [*writes, self._wait]
         try:
             if not self._busy:
                 self._busy = True
@@ -188,6 +201,8 @@ class AsyncClient:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable_error(self._where, exc) from exc
         check_replies(self._where, writes, replies)
+        if self._wait is not None:
+            check_replicated(self._where, self._wait, replies[-1], jids)
 
     async def _on_line(self, writes: Sequence[Write]) -> list[Any]:
         """One exchange on the held connection (the caller set ``_busy``)."""

@@ -49,8 +49,16 @@ from verk_compat.client.planner import (
     Write,
     epoch,
     options_of,
+    wait_write,
 )
-from verk_compat.client.resp import Packer, after_write, check_replies, commands, reply_count
+from verk_compat.client.resp import (
+    Packer,
+    after_write,
+    check_replicated,
+    check_replies,
+    commands,
+    reply_count,
+)
 from verk_compat.client.resp import unavailable_error as _unavailable
 from verk_compat.codec.job import Profile, now
 from verk_compat.redis_url import sync_client, where
@@ -83,6 +91,10 @@ class Client:
             ``max_retry_count``; Sidekiq-only options are refused).
         batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
         middleware: Callables that get each Job before it is pushed and return the Job to push.
+        wait_replicas: With replicas (e.g. under Sentinel), send Redis ``WAIT`` after each push
+            on the same connection and raise :class:`~verk_compat.errors.NotReplicated` (the
+            jobs are queued) unless this many replicas confirm it; 0 (default) does not wait.
+        wait_timeout: Seconds ``WAIT`` may block (default 0.5).
 
     The client holds one connection of its own besides the pool (see the module docs); it is
     made on first use, outside the pool's ``max_connections``, and closed by :meth:`close`.
@@ -99,6 +111,8 @@ class Client:
         target: Target = "sidekiq",
         batch_size: int = 1000,
         middleware: Sequence[ClientMiddleware] = (),
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.5,
     ) -> None:
         self.planner = Planner.build(
             namespace=namespace,
@@ -114,6 +128,7 @@ class Client:
         self._pid = os.getpid()
         self._line: Any = None  # the held redis-py connection, made on first use
         self._packer = Packer()
+        self._wait = wait_write(wait_replicas, wait_timeout) if wait_replicas else None
 
     def enqueue(
         self,
@@ -129,7 +144,7 @@ class Client:
         jid, write = self.planner.enqueue_write(
             class_name, args, options_of(queue, retry, jid, options)
         )
-        self._run([write])
+        self._run([write], [jid])
         return jid
 
     def enqueue_many(
@@ -144,8 +159,10 @@ class Client:
         """Push one job per args list, in pipelined batches; all are validated first."""
         opts = options_of(queue, retry, None, options)
         batches = self.planner.batches(class_name, many_args, opts)
+        pushed: list[str] = []
         for batch in batches:
-            self._run([self.planner.push_batch(class_name, batch, opts)])
+            pushed += batch.jids
+            self._run([self.planner.push_batch(class_name, batch, opts)], pushed)
         return [jid for batch in batches for jid in batch.jids]
 
     def schedule(
@@ -161,7 +178,7 @@ class Client:
     ) -> str:
         """Run the job at ``at`` (datetime or epoch seconds); a past time enqueues at once."""
         job = self.planner.job(class_name, args, options_of(queue, retry, jid, options))
-        self._run([self.planner.at(job, epoch(at))])
+        self._run([self.planner.at(job, epoch(at))], [str(job.jid)])
         return str(job.jid)
 
     def enqueue_in(
@@ -170,7 +187,9 @@ class Client:
         """Run the job ``seconds`` from now (Sidekiq's ``perform_in``)."""
         return self.schedule(class_name, args, at=now() + epoch(seconds), **options)
 
-    def _run(self, writes: Sequence[Write]) -> None:
+    def _run(self, writes: Sequence[Write], jids: Sequence[str] = ()) -> None:
+        if self._wait is not None:
+            writes = [*writes, self._wait]
         if self._pid != os.getpid():
             self._forked()
         try:
@@ -184,6 +203,8 @@ class Client:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise _unavailable(self._where, exc) from exc
         check_replies(self._where, writes, replies)
+        if self._wait is not None:
+            check_replicated(self._where, self._wait, replies[-1], jids)
 
     def _on_line(self, writes: Sequence[Write]) -> list[Any]:
         """One exchange on the held connection (the caller holds the lock)."""

@@ -104,9 +104,10 @@ def as_args(args: Any, path: str = "args") -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """The commands of one round trip: an optional SADD of the queue name, then one push."""
+    """The commands of one round trip: an optional SADD of the queue name, then one push (or a
+    ``WAIT`` after them, see :func:`wait_write`)."""
 
-    command: Literal["LPUSH", "RPUSH", "ZADD"]
+    command: Literal["LPUSH", "RPUSH", "ZADD", "WAIT"]
     key: str
     args: Sequence[str | bytes]
     queues_key: str | None = None
@@ -118,6 +119,18 @@ class Write:
         if self.queues_key is None:
             return [push]
         return [("SADD", self.queues_key, self.queue), push]
+
+
+def wait_write(replicas: int, timeout: float) -> Write:
+    """Redis ``WAIT <replicas> <ms>`` sent after the pushes of a round trip (same connection,
+    so it waits for exactly those writes); its reply is the number of replicas that have them."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise ValueError(f"wait_replicas must be a whole number >= 0, not {replicas!r}")
+    if not timeout > 0:
+        raise ValueError(
+            f"wait_timeout must be > 0 seconds (WAIT 0 blocks forever), not {timeout!r}"
+        )
+    return Write("WAIT", str(replicas), (str(max(1, round(timeout * 1000))),))
 
 
 @dataclass(frozen=True, slots=True)

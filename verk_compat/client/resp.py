@@ -21,12 +21,13 @@ from typing import Any, Protocol
 import redis
 
 from verk_compat.client.planner import Write
-from verk_compat.errors import RedisUnavailable
+from verk_compat.errors import NotReplicated, RedisUnavailable
 
 __all__ = [
     "AFTER_WRITE",
     "Packer",
     "after_write",
+    "check_replicated",
     "check_replies",
     "commands",
     "reply_count",
@@ -114,6 +115,20 @@ def check_replies(place: str, writes: Sequence[Write], replies: Sequence[Any]) -
     for reply in replies:
         if isinstance(reply, redis.ResponseError):
             _raise_reply_error(place, writes, replies)
+
+
+def check_replicated(place: str, wait: Write, reply: Any, jids: Sequence[str]) -> None:
+    """Raise :class:`NotReplicated` when ``WAIT``'s reply is short of the replicas asked for."""
+    wanted, acked, ms = int(wait.key), int(reply), int(wait.args[0])
+    if acked < wanted:
+        raise NotReplicated(
+            f"Redis at {place}: {len(jids)} job(s) pushed to the primary, but {acked} of "
+            f"{wanted} replica(s) confirmed them within {ms} ms; they are queued, "
+            "and a failover before they replicate could lose them",
+            list(jids),
+            acked,
+            wanted,
+        )
 
 
 def _raise_reply_error(place: str, writes: Sequence[Write], replies: Sequence[Any]) -> None:
