@@ -493,6 +493,14 @@ def test_new_jids_are_unique_hex_and_not_shared_with_a_fork() -> None:
     assert child != Job.new("W").jid
 
 
+def test_bulk_jids_are_the_same_shape_and_unique() -> None:
+    from verk_compat.codec.jid import new_jids
+
+    jids = new_jids(1000)
+    assert len(set(jids)) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{24}", jid) for jid in jids)
+
+
 def test_key_tables_agree_with_the_struct() -> None:
     """Every list of known keys is the msgspec struct's, in its order."""
     import msgspec

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -41,6 +40,7 @@ from verk_compat.client.template import (
     time_hole,
     time_token,
 )
+from verk_compat.codec.jid import new_jid, new_jids
 from verk_compat.codec.job import Job, Profile, check_args, now
 from verk_compat.codec.ruby_json import dumps
 from verk_compat.codec.timestamps import score
@@ -148,11 +148,6 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _jids(count: int) -> list[str]:
-    text = os.urandom(12 * count).hex()
-    return [text[i : i + 24] for i in range(0, 24 * count, 24)]
-
-
 @dataclass(frozen=True, slots=True)
 class Planner:
     """Pure enqueue logic shared by the sync and async clients: jobs in, :class:`Write` out."""
@@ -205,7 +200,7 @@ class Planner:
         if self.target == "verk":
             job = self.job(class_name, args, {**options, "jid": options.get("jid") or verk_jid()})
             return str(job.jid), self.push([job])
-        jid = os.urandom(12).hex()
+        jid = new_jid()
         write = self.single(class_name, args, options, jid, now())
         if write is not None:
             return jid, write
@@ -346,7 +341,7 @@ def _batch(chunk: list[Any], start: int) -> Batch:
             check_args(args, f"job {start + i}: args")
         raise
     # One codec encode for the chunk, split back into each job's args bytes (no re-encoding).
-    return Batch(chunk, _SPLIT(dumps(chunk)), _jids(len(chunk)))
+    return Batch(chunk, _SPLIT(dumps(chunk)), new_jids(len(chunk)))
 
 
 def options_of(

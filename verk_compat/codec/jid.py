@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from os import register_at_fork, urandom
 
-__all__ = ["JID_POOL", "new_jid"]
+__all__ = ["JID_POOL", "new_jid", "new_jids"]
 
 JID_POOL: list[str] = []
 
@@ -19,8 +19,13 @@ def new_jid() -> str:
         try:
             return JID_POOL.pop()
         except IndexError:
-            hexed = urandom(12 * 256).hex()
-            JID_POOL.extend([hexed[at : at + 24] for at in range(0, len(hexed), 24)])
+            JID_POOL.extend(new_jids(256))
+
+
+def new_jids(count: int) -> list[str]:
+    """``count`` new jids from one ``urandom`` call (bulk pushes; refills the pool)."""
+    hexed = urandom(12 * count).hex()
+    return [hexed[at : at + 24] for at in range(0, len(hexed), 24)]
 
 
 register_at_fork(after_in_child=JID_POOL.clear)
