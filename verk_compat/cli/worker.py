@@ -17,13 +17,18 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from verk_compat.cli.shards import parse_shards, plan_shards
 from verk_compat.codec.profiles import PROFILES
-from verk_compat.redis_url import resolve
+from verk_compat.redis_url import resolve, where
 from verk_compat.worker.app import App
+
+if TYPE_CHECKING:
+    from verk_compat.worker.launcher import Worker
+    from verk_compat.worker.sharded import ShardedWorker
 
 __all__ = ["load_app", "parse_queue", "worker"]
 
@@ -203,18 +208,17 @@ def _configure_logging(level: str) -> None:
 
 
 def _run_one(app: App, options: dict[str, Any]) -> int:
-    from verk_compat.worker.launcher import Worker
-
     _configure_logging(options.pop("log_level"))
     _start_metrics(app, options)
 
     async def main() -> None:
-        worker = Worker(app, **options)
+        worker = _make_worker(app, options)
         worker.install_signal_handlers()
         # A forked child starts with these blocked (see _run_many): a signal the parent
         # forwarded meanwhile is delivered now, to the worker's handlers.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
-        log.info("worker %s on queues %s", worker.identity, worker.queues)
+        for each in getattr(worker, "workers", [worker]):
+            log.info("worker %s on queues %s at %s", each.identity, each.queues, where(each.redis))
         try:
             await worker.run()
         finally:
@@ -224,6 +228,18 @@ def _run_one(app: App, options: dict[str, Any]) -> int:
     # back in the queue, and the interpreter exits without waiting for them (as Sidekiq does).
     asyncio.run(main())
     return 0
+
+
+def _make_worker(app: App, options: dict[str, Any]) -> Worker | ShardedWorker:
+    """A Worker, or a ShardedWorker when ``--shard`` put queues on other servers."""
+    from verk_compat.worker.launcher import Worker
+    from verk_compat.worker.sharded import ShardedWorker
+
+    shards = options.pop("shards", None)
+    if not shards:
+        return Worker(app, **options)
+    plan = plan_shards(options.pop("queues"), shards, options.pop("redis_url"))
+    return ShardedWorker(app, plan, **options)
 
 
 def _start_metrics(app: App, options: dict[str, Any]) -> None:
@@ -311,6 +327,13 @@ def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
 @click.option("--shutdown-timeout", "-t", default=25.0, show_default=True, type=float)
 @click.option("--processes", "-p", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--redis-url", envvar="REDIS_URL", default=None, help="Default: $REDIS_URL.")
+@click.option(
+    "--shard",
+    "shards",
+    multiple=True,
+    metavar="QUEUE=URL",
+    help="Serve QUEUE on this Redis server instead (queues sharded by name; repeatable).",
+)
 @click.option("--namespace", default="", help="redis-namespace style key prefix.")
 @click.option("--poll-interval", type=float, default=None, help="Scheduler poll interval (s).")
 @click.option(
@@ -358,6 +381,7 @@ def worker(
     shutdown_timeout: float,
     processes: int,
     redis_url: str | None,
+    shards: tuple[str, ...],
     namespace: str,
     poll_interval: float | None,
     cron_interval: float,
@@ -377,6 +401,7 @@ def worker(
     options: dict[str, Any] = {
         "queues": dict(parse_queue(q) for q in queues) or {"default": 25},
         "redis_url": resolve(redis_url),
+        "shards": parse_shards(shards),
         "namespace": namespace,
         "burst": burst,
         "shutdown_timeout": shutdown_timeout,
@@ -390,5 +415,6 @@ def worker(
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,
     }
+    plan_shards(options["queues"], options["shards"], redis_url)  # refuse a bad --shard now
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
     sys.exit(code)
