@@ -53,7 +53,7 @@ def stats(days: int, redis_url: str | None, namespace: str | None, as_json: bool
 @click.command()
 @admin_options
 def queues(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
-    """Every queue of the ``queues`` set with its size and latency."""
+    """Every queue of the `queues` set with its size and latency."""
     problems: list[str] = []
     with session(redis_url, namespace) as (client, keys):
         stamp = now()
