@@ -125,7 +125,7 @@ def migrate(
     namespace          NS:* -> plain keys (--namespace NS), or to --to-namespace
     verk-to-sidekiq    Verk 1.x payloads -> Sidekiq (in place on one server)
     sidekiq-to-verk    Sidekiq payloads -> Verk 1.x (in place on one server)
-    move               every Sidekiq data key from --from-url to --to-url (leaves the source)
+    move               every Sidekiq data key from --from-url to --to-url (removed from the source)
     copy               the same keys copied to --to-url; the source is left as it was
 
     --namespace is the Sidekiq target namespace for resque-to-sidekiq and verk-to-sidekiq,

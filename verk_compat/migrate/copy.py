@@ -5,7 +5,7 @@ Each data key the ``namespace`` plan would move (queues, ``queues``, ``schedule`
 ``RESTORE``: the value, its members, scores, order and bytes exactly, in one command per key.
 A key the target already holds is not overwritten: it is reported as a conflict and the run is
 not OK (merge it with ``move``, or clear the target first). ``move`` is the old behaviour: each
-job moves once and leaves the source.
+job moves once, and is removed from the source.
 
 Keys touched: on the source, read only (SCAN, TYPE, DUMP, PTTL); on the target, RESTORE.
 """
