@@ -131,3 +131,16 @@ def test_cli_migrate_both_ways(r: redis.Redis, redis_url: str) -> None:
         assert f"source held {total} job(s)  OK" in out.output
     assert len(sidekiq_jobs(r)) == total and not r.keys("inprogress:*")
     assert all(list(json.loads(raw)) == list(VERK_KEYS) for raw in sidekiq_jobs(r))
+
+
+def test_in_progress_key_of_a_host_with_colons_goes_to_its_queue(r: redis.Redis) -> None:
+    """``inprogress:a:web:1:1234:<hex12>`` reads as queue ``a`` (host ``web:1``) or queue
+    ``a:web`` (host ``1``): the reading whose queue exists wins, no phantom queue is made."""
+    r.lpush(K.queue("a"), Job.new("W", [1], queue="a").encode())
+    stuck = K.inprogress("a", "web:1:1234:abcdef012345")
+    r.lpush(stuck, Job.new("W", [2], queue="a").encode())
+    assert verk_queues(r, K) == ["a"]
+    result = migrate("verk-to-sidekiq", r)
+    assert result.ok, result
+    assert sorted(Job.decode(raw).args[0] for raw in r.lrange(K.queue("a"), 0, -1)) == [1, 2]
+    assert not r.exists(stuck) and not r.exists(K.queue("a:web"))

@@ -14,7 +14,7 @@ never moved; any other unknown key is listed as skipped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -137,7 +137,7 @@ def _wanted(keys: Keys, logical: str, queues: Sequence[str] | None) -> bool:
     if logical.startswith("queue:"):
         return keys.queue_name(keys.key(logical)) in queues
     if logical.startswith("inprogress:"):
-        return _inprogress_queue(Keys(), logical) in queues
+        return inprogress_owner(Keys(), logical, queues) in queues
     return False  # sets, sorted sets and counters span queues: moved only without --queue
 
 
@@ -181,16 +181,21 @@ def copy(src: Redis, *, ns: str = "", queues: Sequence[str] | None = None) -> Pl
     return namespace(src, from_ns=ns, to_ns=ns, queues=queues)
 
 
-_IDENTITY = re.compile(r"[^:]+:\d+:[0-9a-f]{12}")
+_IDENTITY = re.compile(r".+:\d+:[0-9a-f]{12}")  # the hostname may hold ":"
 
 
-def _inprogress_any_queue(keys: Keys, key: str) -> str | None:
-    """The queue of a Verk (``inprogress:<q>:<node id>``) or verk-compat in-progress key."""
-    rest = key[len(keys.key("inprogress:")) :]
-    parts = rest.rsplit(":", 3)
-    if len(parts) == 4 and parts[0] and _IDENTITY.fullmatch(":".join(parts[1:])):
-        return parts[0]
-    queue = rest.rpartition(":")[0]
+def inprogress_owner(keys: Keys, key: str, known: Collection[str] = ()) -> str | None:
+    """The queue of an in-progress key: Verk's ``inprogress:<q>:<node id>`` or verk-compat's
+    ``inprogress:<q>:<host>:<pid>:<hex12>``.
+
+    A queue name and a hostname may both hold ``:``, so a verk-compat key can read several ways
+    (:meth:`Keys.inprogress_splits`); the reading whose queue is ``known`` (from the queue
+    lists, the ``queues`` set and the sets' members) wins, else the one with a plain hostname.
+    """
+    readings = [q for q, ident in keys.inprogress_splits(key) if _IDENTITY.fullmatch(ident)]
+    if readings:
+        return next((q for q in readings if q in known), readings[0])
+    queue = key[len(keys.key("inprogress:")) :].rpartition(":")[0]
     return queue or None
 
 
@@ -216,15 +221,31 @@ def verk_queues(src: Redis, keys: Keys) -> list[str]:
     """Every queue of a Verk state: Verk writes no ``queues`` set, so the names come from
     ``queue:*`` lists, ``inprogress:*`` lists (a queue whose list is empty has none) and the
     sorted sets' members, as well as ``queues`` when a Sidekiq client wrote one."""
+    names = _named_queues(src, keys)
+    return sorted(names | set(inprogress_keys(src, keys, names, claim_all=True)))
+
+
+def _named_queues(src: Redis, keys: Keys) -> set[str]:
+    """Queues named by ``queues``, a ``queue:*`` list or a set member."""
     names = {text(m) for m in src.smembers(keys.queues)}
     prefix = keys.queue("")
     found = src.scan_iter(match=keys.queue_pattern(), _type="list")
-    names |= {text(k)[len(prefix) :] for k in found}
-    for key in src.scan_iter(match=keys.inprogress_pattern(), _type="list"):
-        queue = _inprogress_any_queue(keys, text(key))
-        if queue:
-            names.add(queue)
-    return sorted(names | _member_queues(src, keys))
+    return names | {text(k)[len(prefix) :] for k in found} | _member_queues(src, keys)
+
+
+def inprogress_keys(
+    src: Redis, keys: Keys, known: Collection[str], *, claim_all: bool = False
+) -> dict[str, list[str]]:
+    """``{queue: [in-progress keys]}``, each key given to exactly one queue (its
+    :func:`inprogress_owner`); only queues in ``known`` unless ``claim_all``."""
+    owned: dict[str, list[str]] = {}
+    for key in sorted(
+        text(k) for k in src.scan_iter(match=keys.inprogress_pattern(), _type="list")
+    ):
+        owner = inprogress_owner(keys, key, known)
+        if owner and (claim_all or owner in known):
+            owned.setdefault(owner, []).append(key)
+    return owned
 
 
 def job_census(src: Redis, keys: Keys) -> int:
@@ -237,24 +258,6 @@ def job_census(src: Redis, keys: Keys) -> int:
     for name in ("schedule", "retry", "dead"):
         pipe.zcard(keys.key(name))
     return sum(int(n) for n in pipe.execute())
-
-
-def _inprogress(src: Redis, keys: Keys, queue: str) -> Iterable[str]:
-    pattern = keys.inprogress_queue_pattern(queue)
-    found = sorted(text(k) for k in src.scan_iter(match=pattern, _type="list"))
-    prefix = keys.inprogress(queue, "")
-    return [
-        key
-        for key in found  # Verk's node id has no ":"; verk-compat's identity is host:pid:hex
-        if ":" not in key[len(prefix) :] or _inprogress_queue(keys, key) == queue
-    ]
-
-
-def _inprogress_queue(keys: Keys, key: str) -> str | None:
-    try:
-        return keys.inprogress_parts(key)[0]
-    except ValueError:
-        return None
 
 
 def verk1(
@@ -275,11 +278,13 @@ def verk1(
     """
     vk, sk = Keys(), Keys(namespace)
     plan = Plan(expected=None if queues else job_census(src, vk))
-    for q in list(dict.fromkeys(queues)) if queues else verk_queues(src, vk):
+    names = list(dict.fromkeys(queues)) if queues else verk_queues(src, vk)
+    owned = inprogress_keys(src, vk, set(names) | _named_queues(src, vk))
+    for q in names:
         conv = partial(verk1_to_sidekiq, queue=q, profile=profile)
         kinds: tuple[Kind, Kind] = ("LPOS", "LSET") if in_place else ("RIGHT", "LEFT")
         plan.units.append(Unit(vk.queue(q), kinds[0], sk.queue(q), kinds[1], conv, (sk.queues, q)))
-        for key in _inprogress(src, vk, q):
+        for key in owned.get(q, []):
             plan.units.append(Unit(key, "LEFT", sk.queue(q), "RIGHT", conv, (sk.queues, q)))
     if not queues:
         conv = partial(verk1_to_sidekiq, profile=profile)
@@ -303,11 +308,13 @@ def to_verk(
     """
     sk, vk = Keys(namespace), Keys()
     plan = Plan(expected=None if queues else job_census(src, sk))
-    for q in list(dict.fromkeys(queues)) if queues else verk_queues(src, sk):
+    names = list(dict.fromkeys(queues)) if queues else verk_queues(src, sk)
+    owned = inprogress_keys(src, sk, set(names) | _named_queues(src, sk))
+    for q in names:
         conv = partial(sidekiq_to_verk, queue=q)
         kinds: tuple[Kind, Kind] = ("LPOS", "LSET") if in_place else ("RIGHT", "LEFT")
         plan.units.append(Unit(sk.queue(q), kinds[0], vk.queue(q), kinds[1], conv))
-        for key in _inprogress(src, sk, q):
+        for key in owned.get(q, []):
             plan.units.append(Unit(key, "LEFT", vk.queue(q), "RIGHT", conv))
     if not queues:
         for name in ("schedule", "retry", "dead"):
