@@ -9,6 +9,7 @@ from verk_compat.client.client import Client
 from verk_compat.codec.job import PROFILES, Job, Profile, check_args, now
 from verk_compat.errors import (
     InvalidJob,
+    JobTimeout,
     NotReplicated,
     RedisUnavailable,
     ScriptError,
@@ -25,6 +26,7 @@ __all__ = [
     "Client",
     "InvalidJob",
     "Job",
+    "JobTimeout",
     "Keys",
     "NotReplicated",
     "Profile",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "InvalidJob",
+    "JobTimeout",
     "NotReplicated",
     "RedisUnavailable",
     "ScriptError",
@@ -24,6 +25,20 @@ class InvalidJob(VerkError, ValueError):
         super().__init__(message)
         self.raw = raw
         self.field = field
+
+
+class JobTimeout(VerkError):
+    """A job ran longer than its timeout (``@app.job(..., timeout=)`` or the worker's
+    ``job_timeout``); ``seconds`` is that timeout.
+
+    Its ``error_class`` on the wire is ``verk_compat.JobTimeout``; it follows the retry rules
+    like any failure. An ``async`` job is cancelled; a sync job's thread cannot be stopped, so
+    it keeps running (and keeps its slot) until it returns, its outcome ignored.
+    """
+
+    def __init__(self, seconds: float, message: str | None = None) -> None:
+        super().__init__(message or f"job ran longer than its {seconds:g}s timeout")
+        self.seconds = seconds
 
 
 class RedisUnavailable(VerkError, ConnectionError):
@@ -57,8 +72,9 @@ class UnknownJob(VerkError):
     """
 
 
-# Shown as ``verk_compat.UnknownJob`` in error_class rather than the module it lives in.
+# Shown as ``verk_compat.UnknownJob`` (and ``.JobTimeout``) in error_class, not their module.
 UnknownJob.__module__ = "verk_compat"
+JobTimeout.__module__ = "verk_compat"
 
 
 class UnsupportedArgument(VerkError, ValueError):

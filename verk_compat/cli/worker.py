@@ -325,6 +325,14 @@ def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
 )
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty and nothing runs.")
 @click.option("--shutdown-timeout", "-t", default=25.0, show_default=True, type=float)
+@click.option(
+    "--job-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Fail a job running longer than this with JobTimeout (a job's own timeout wins). "
+    "Not Sidekiq's --timeout, which is --shutdown-timeout here.",
+)
 @click.option("--processes", "-p", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--redis-url", envvar="REDIS_URL", default=None, help="Default: $REDIS_URL.")
 @click.option(
@@ -379,6 +387,7 @@ def worker(
     queues: tuple[str, ...],
     burst: bool,
     shutdown_timeout: float,
+    job_timeout: float | None,
     processes: int,
     redis_url: str | None,
     shards: tuple[str, ...],
@@ -405,6 +414,7 @@ def worker(
         "namespace": namespace,
         "burst": burst,
         "shutdown_timeout": shutdown_timeout,
+        "job_timeout": job_timeout,
         "poll_interval": poll_interval,
         "cron_interval": cron_interval,
         "heartbeat_ttl": heartbeat_ttl,

@@ -24,6 +24,7 @@ from verk_compat.worker.events import EventManager
 from verk_compat.worker.lifecycle import Hook, ProcessContext, lifespan
 from verk_compat.worker.middleware import Middleware
 from verk_compat.worker.retry import RetryIn
+from verk_compat.worker.timeouts import check_timeout
 
 __all__ = ["App", "JobSpec", "Resolved", "UnknownJob"]
 
@@ -39,6 +40,8 @@ class JobSpec:
     is_class: bool
     retry: bool | int = True
     retry_in: RetryIn | None = None
+    #: Seconds the job may run (None: the worker's ``job_timeout``; 0: no timeout).
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +75,20 @@ class App:
         *,
         retry: bool | int = True,
         retry_in: RetryIn | None = None,
+        timeout: float | None = None,
     ) -> Callable[[T], T]:
         """Decorator registering a function or class under Sidekiq class ``name``.
 
         ``name`` defaults to the object's ``__qualname__``. ``retry`` is used when a payload has
         no ``retry`` key; ``retry_in(count, exc, job)`` is Sidekiq's ``sidekiq_retry_in``.
+        ``timeout`` (seconds) overrides the worker's ``job_timeout`` (0: no timeout): past it
+        the job fails with :class:`~verk_compat.errors.JobTimeout`
+        (:mod:`verk_compat.worker.timeouts`).
         """
 
         def register(target: T) -> T:
             default = str(getattr(target, "__qualname__", ""))
-            self.register(name or default, target, retry, retry_in)
+            self.register(name or default, target, retry, retry_in, timeout)
             return target
 
         return register
@@ -92,10 +99,12 @@ class App:
         target: Any,
         retry: bool | int = True,
         retry_in: RetryIn | None = None,
+        timeout: float | None = None,
     ) -> None:
         """Register ``target`` (function or class with ``perform``) under ``name``."""
         if not name:
             raise ValueError("a job needs a non-empty Sidekiq class name")
+        timeout = check_timeout(timeout, f"job {name!r}: timeout")
         is_class = inspect.isclass(target)
         if is_class and not callable(getattr(target, "perform", None)):
             raise TypeError(f"job class {target!r} has no perform method")
@@ -103,7 +112,7 @@ class App:
             raise TypeError(f"job {name!r} is neither a class nor a callable")
         if name in self._jobs and self._jobs[name].target is not target:
             raise ValueError(f"job name {name!r} is already registered")
-        self._jobs[name] = JobSpec(name, target, is_class, retry, retry_in)
+        self._jobs[name] = JobSpec(name, target, is_class, retry, retry_in, timeout)
 
     @property
     def names(self) -> list[str]:

@@ -61,6 +61,7 @@ from verk_compat.worker.orphans import recover_orphans
 from verk_compat.worker.processor import Processor
 from verk_compat.worker.scheduler import Scheduler
 from verk_compat.worker.sync_pool import SyncPool
+from verk_compat.worker.timeouts import check_timeout
 from verk_compat.worker.waiter import Waiter
 
 __all__ = ["SOCKET_TIMEOUT_MARGIN", "Worker", "client_options"]
@@ -157,9 +158,12 @@ class Worker:
         tag: str = "",
         cron_entries: Iterable[CronEntry] | None = None,
         lifecycle: bool = True,
+        job_timeout: float | None = None,
     ) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
+        #: Default seconds a job may run (a job's own ``timeout`` wins; None or 0: no limit).
+        self.job_timeout = check_timeout(job_timeout, "job_timeout")
         self.app = app
         self.lifecycle = lifecycle
         self.queues = dict(queues)
@@ -178,7 +182,14 @@ class Worker:
         self.pool = SyncPool(sum(self.queues.values()))
         self.acker = Acker(self.redis, self.stats)
         self.processor = Processor(
-            app, self.redis, self.keys, self.acker, self.stats, self.pool, profile=profile
+            app,
+            self.redis,
+            self.keys,
+            self.acker,
+            self.stats,
+            self.pool,
+            profile=profile,
+            job_timeout=self.job_timeout,
         )
         self.heartbeat = Heartbeat(
             self.redis,

@@ -14,7 +14,10 @@ job (``args`` a JSON string) runs the same way and fails by Verk's rules
 (:func:`verk_compat.worker.verk.verk_failure`), written back in Verk's format.
 ``async def`` jobs run on the event loop, plain functions in a bounded thread pool
 (:mod:`verk_compat.worker.sync_pool`). Cancellation (shutdown) neither acks nor fails: the job
-stays in progress and shutdown pushes it back to its queue.
+stays in progress and shutdown pushes it back to its queue. A job with a timeout (its
+registration's or the worker's ``job_timeout``) runs under a
+:class:`~verk_compat.worker.timeouts.Deadline` and fails with ``JobTimeout`` past it; a sync
+job's thread, which cannot be stopped, keeps the job's slot until it returns.
 
 The two log lines per job (``start`` and ``done``, with jid, class, queue and ms, at INFO on the
 ``verk_compat.worker.processor`` logger) skip the usual per-record overhead (:class:`_JobLog`). When
@@ -62,6 +65,7 @@ from verk_compat.worker.retry import (
     next_attempt,
 )
 from verk_compat.worker.sync_pool import SyncPool
+from verk_compat.worker.timeouts import Deadline, effective_timeout
 from verk_compat.worker.verk import verk_failure, verk_job
 
 __all__ = ["Processor", "Running"]
@@ -86,6 +90,7 @@ class Processor:
         *,
         profile: Profile = "sidekiq7",
         rng: random.Random | None = None,
+        job_timeout: float | None = None,
     ) -> None:
         self.app = app
         self.redis = redis
@@ -95,6 +100,8 @@ class Processor:
         self.pool = pool
         self.profile = profile
         self.rng = rng or random.Random()
+        #: The worker's default timeout in seconds for every job (None: none).
+        self.job_timeout = job_timeout
         self.running: Running = {}
         self._next_tid = 0
         self._resolved: dict[str, Resolved] = {}
@@ -129,6 +136,7 @@ class Processor:
                 events.emit(JobStarted(job, queue, started))
             clock = _perf_counter()
             resolved: Resolved | None = None
+            deadline: Deadline | None = None
             try:
                 # A function resolved before, unless a "function" key (this project's own
                 # extension, not Verk's) names a method.
@@ -136,8 +144,9 @@ class Processor:
                 if known is None or b'"function"' in raw:
                     known = self._resolve(job, raw)
                 resolved = known
-                if self.app.middleware:
-                    await self._invoke(resolved, job, queue, raw)
+                deadline = self._deadline(known, job)
+                if self.app.middleware or deadline is not None:
+                    await self._invoke(resolved, job, queue, raw, deadline)
                 elif resolved.is_async:
                     await resolved.call(*job.args)
                 else:
@@ -149,7 +158,9 @@ class Processor:
                 # KeyboardInterrupt, or a CancelledError the job raised itself (nobody
                 # cancelled this task) are that job's failure; only a signal to the process
                 # stops the process.
-                await self._failed(job, queue, raw, inprogress_key, exc, resolved, started, verk)
+                await self._failed(
+                    job, queue, raw, inprogress_key, exc, resolved, started, verk, deadline
+                )
                 return False
             self.stats.processed += 1
             emit = bool(events)
@@ -164,6 +175,13 @@ class Processor:
             return True
         finally:
             del running[tid]
+
+    def _deadline(self, resolved: Resolved, job: Job) -> Deadline | None:
+        """The job's :class:`Deadline` if a timeout applies to it."""
+        seconds = effective_timeout(resolved.spec.timeout, self.job_timeout)
+        if seconds is None:
+            return None
+        return Deadline(seconds, f"jid={job.jid} class={job.class_name}")
 
     def _resolve(self, job: Job, raw: bytes) -> Resolved:
         """The registered callable; plain functions are looked up once per class name."""
@@ -180,15 +198,25 @@ class Processor:
                 self._resolved[name] = resolved
         return resolved
 
-    async def _invoke(self, resolved: Resolved, job: Job, queue: str, raw: bytes) -> None:
+    async def _invoke(
+        self, resolved: Resolved, job: Job, queue: str, raw: bytes, deadline: Deadline | None
+    ) -> None:
         if not self.app.middleware:
-            await self._call(resolved, job.args)
+            await self._call(resolved, job.args, deadline)
             return
         ctx = JobContext(job, queue, raw)
-        await run_chain(self.app.middleware, ctx, lambda: self._call(resolved, ctx.job.args))
+        chain = self.app.middleware
+        await run_chain(chain, ctx, lambda: self._call(resolved, ctx.job.args, deadline))
+        if deadline is not None:
+            await deadline.outlive()  # a middleware swallowed a JobTimeout: the thread runs on
 
-    async def _call(self, resolved: Resolved, args: list[Any]) -> None:
-        if resolved.is_async:
+    async def _call(self, resolved: Resolved, args: list[Any], deadline: Deadline | None) -> None:
+        if deadline is not None:
+            if resolved.is_async:
+                await deadline.run_async(resolved.call, args)
+            else:
+                await deadline.run_sync(self.pool, resolved.call, args)
+        elif resolved.is_async:
             await resolved.call(*args)
         else:
             await self.pool.run(resolved.call, *args)
@@ -203,6 +231,28 @@ class Processor:
         resolved: Resolved | None,
         started: float,
         verk: VerkJob | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
+        try:
+            await self._record_failure(
+                job, queue, raw, inprogress_key, exc, resolved, started, verk
+            )
+        finally:
+            if deadline is not None:
+                # Once the failure is written: a timed-out sync job's thread keeps its slot
+                # (and shows as running) until it returns.
+                await deadline.outlive()
+
+    async def _record_failure(
+        self,
+        job: Job,
+        queue: str,
+        raw: bytes,
+        inprogress_key: str,
+        exc: BaseException,
+        resolved: Resolved | None,
+        started: float,
+        verk: VerkJob | None,
     ) -> None:
         if verk is not None:
             await self._failed_verk(verk, job, queue, raw, inprogress_key, exc, started)

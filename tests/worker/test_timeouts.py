@@ -1,0 +1,339 @@
+"""Job timeouts (:mod:`verk_compat.worker.timeouts`): the decision, the mechanism, and a real
+worker on a real Redis failing timed-out jobs by the retry rules."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from tests.support.replies import zmembers
+from verk_compat import JobTimeout
+from verk_compat.codec.job import Job, now
+from verk_compat.keys import Keys
+from verk_compat.worker.app import App
+from verk_compat.worker.launcher import Worker
+from verk_compat.worker.middleware import JobContext, Next
+from verk_compat.worker.retry import error_class_name
+from verk_compat.worker.sync_pool import SyncPool
+from verk_compat.worker.timeouts import Deadline, check_timeout, effective_timeout
+
+K = Keys()
+
+
+# -- the decision -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("job", "worker", "expected"),
+    [
+        (None, None, None),
+        (None, 0, None),
+        (None, 30, 30),
+        (5, None, 5),
+        (5, 30, 5),  # the job's own timeout wins, longer or shorter
+        (60, 30, 60),
+        (0, 30, None),  # 0 on the job: no timeout for it, whatever the worker says
+        (0, None, None),
+    ],
+)
+def test_effective_timeout(job: float | None, worker: float | None, expected: float | None) -> None:
+    assert effective_timeout(job, worker) == expected
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "30", True])
+def test_a_bad_timeout_is_refused_by_name(bad: Any) -> None:
+    with pytest.raises(ValueError, match="job 'X': timeout"):
+        check_timeout(bad, "job 'X': timeout")
+    with pytest.raises(ValueError, match="job 'X': timeout"):
+        App().register("X", lambda: None, timeout=bad)
+    with pytest.raises(ValueError, match="job_timeout"):
+        Worker(App(), {"default": 1}, redis_url="redis://127.0.0.1:1", job_timeout=bad)
+
+
+def test_job_timeout_error_class_on_the_wire() -> None:
+    exc = JobTimeout(2.5)
+    assert error_class_name(exc) == "verk_compat.JobTimeout"
+    assert str(exc) == "job ran longer than its 2.5s timeout"
+    assert exc.seconds == 2.5
+
+
+# -- the mechanism ----------------------------------------------------------------------------
+
+
+async def test_an_async_job_past_its_timeout_is_cancelled() -> None:
+    seen: list[str] = []
+
+    async def job() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    with pytest.raises(JobTimeout) as info:
+        await Deadline(0.05).run_async(job, [])
+    assert seen == ["cancelled"]
+    assert info.value.__cause__ is None
+
+
+async def test_an_async_job_swallowing_the_cancellation_still_times_out() -> None:
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+
+    async def cleanup_fails() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise OSError("cleanup failed") from None
+
+    with pytest.raises(JobTimeout):
+        await Deadline(0.05).run_async(stubborn, [])
+    with pytest.raises(JobTimeout) as info:
+        await Deadline(0.05).run_async(cleanup_fails, [])
+    assert isinstance(info.value.__cause__, OSError)
+
+
+async def test_a_jobs_own_timeout_error_is_not_a_job_timeout() -> None:
+    async def own() -> None:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(10)
+
+    with pytest.raises(TimeoutError) as info:
+        await Deadline(5).run_async(own, [])
+    assert not isinstance(info.value, JobTimeout)
+
+
+async def test_a_shutdown_cancellation_is_not_a_timeout() -> None:
+    started = asyncio.Event()
+
+    async def job() -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(Deadline(5).run_async(job, []))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_sync_job_past_its_timeout_fails_and_its_thread_is_outlived() -> None:
+    pool = SyncPool(1)
+    release = threading.Event()
+    try:
+        deadline = Deadline(0.05, "jid=x class=Sync")
+        with pytest.raises(JobTimeout):
+            await deadline.run_sync(pool, release.wait, [10])
+        assert deadline.thread is not None and not deadline.thread.done()
+        outlive = asyncio.create_task(deadline.outlive())
+        await asyncio.sleep(0.1)
+        assert not outlive.done()  # the thread still runs: its slot stays taken
+        release.set()
+        await outlive
+        assert deadline.thread is None
+        await deadline.outlive()  # once only: nothing left to wait for
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+# -- a real worker ----------------------------------------------------------------------------
+
+
+def push(r: redis.Redis, job: Job) -> None:
+    r.lpush(K.queue(job.queue or "default"), job.replace(enqueued_at=now()).encode())
+
+
+async def run(app: App, redis_url: str, concurrency: int = 5, **kw: Any) -> None:
+    options: dict[str, Any] = {"burst": True, "block_timeout": 0.2, "beat_interval": 0.2}
+    w = Worker(app, {"default": concurrency}, redis_url=redis_url, **{**options, **kw})
+    try:
+        await asyncio.wait_for(w.run(), 30)
+    finally:
+        await w.aclose()
+
+
+def failures(r: redis.Redis, key: str) -> list[Job]:
+    return [Job.decode(m) for m in zmembers(r, key)]
+
+
+async def test_async_timeout_follows_the_retry_rules_to_dead(
+    r: redis.Redis, redis_url: str
+) -> None:
+    app = App()
+    ran: list[int] = []
+
+    @app.job("Slow", timeout=0.2)
+    async def slow(n: int) -> None:
+        ran.append(n)
+        await asyncio.sleep(10)
+        ran.append(-n)  # never reached: the job was cancelled
+
+    push(r, Job.new("Slow", [1], retry=2, jid="a" * 24))
+    counts = []
+    for _ in range(3):  # retry: 2 means two retries, then dead
+        await run(app, redis_url)
+        [retried] = failures(r, K.retry) or failures(r, K.dead)
+        assert retried.error_class == "verk_compat.JobTimeout"
+        assert retried.error_message == "job ran longer than its 0.2s timeout"
+        counts.append(retried.retry_count)
+        if failures(r, K.retry):
+            r.delete(K.retry)  # what the scheduler does when the retry is due
+            r.lpush(K.queue("default"), retried.encode())
+    assert counts == [0, 1, 2]
+    assert [j.jid for j in failures(r, K.dead)] == ["a" * 24]
+    assert ran == [1, 1, 1]
+    assert int(r.get(K.stat_failed) or 0) == 3
+    assert r.keys("inprogress:*") == []
+
+
+async def test_jobs_within_their_timeout_succeed(r: redis.Redis, redis_url: str) -> None:
+    app = App()
+    done: list[str] = []
+
+    @app.job("QuickAsync")
+    async def quick_async() -> None:
+        await asyncio.sleep(0.01)
+        done.append("async")
+
+    @app.job("QuickSync")
+    def quick_sync() -> None:
+        time.sleep(0.01)
+        done.append("sync")
+
+    push(r, Job.new("QuickAsync", []))
+    push(r, Job.new("QuickSync", []))
+    await run(app, redis_url, job_timeout=10)
+    assert sorted(done) == ["async", "sync"]
+    assert r.zcard(K.retry) == 0 and r.zcard(K.dead) == 0
+    assert int(r.get(K.stat_processed) or 0) == 2
+    assert r.keys("inprogress:*") == []
+
+
+async def test_the_jobs_own_timeout_overrides_the_workers(r: redis.Redis, redis_url: str) -> None:
+    app = App()
+    done: list[str] = []
+
+    async def nap(name: str) -> None:
+        await asyncio.sleep(0.6)
+        done.append(name)
+
+    app.register("Default", nap)  # the worker's 0.2 s applies
+    app.register("Longer", nap, timeout=20)
+    app.register("Unlimited", nap, timeout=0)
+    for name in ("Default", "Longer", "Unlimited"):
+        push(r, Job.new(name, [name]))
+    await run(app, redis_url, job_timeout=0.2)
+    assert sorted(done) == ["Longer", "Unlimited"]
+    [timed_out] = failures(r, K.retry)
+    assert (timed_out.class_name, timed_out.error_class) == ("Default", "verk_compat.JobTimeout")
+
+    r.delete(K.retry)
+    app.register("Short", nap, timeout=0.2)  # and a job's timeout applies with no worker default
+    push(r, Job.new("Short", ["Short"]))
+    await run(app, redis_url)
+    [timed_out] = failures(r, K.retry)
+    assert (timed_out.class_name, timed_out.error_class) == ("Short", "verk_compat.JobTimeout")
+
+
+async def wait_for(predicate: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("later", ["returns", "raises"])
+async def test_a_timed_out_sync_job_keeps_its_slot_until_its_thread_returns(
+    r: redis.Redis, redis_url: str, later: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = App()
+    release = threading.Event()
+    events: list[str] = []
+
+    @app.job("Stuck", timeout=0.2)
+    def stuck() -> None:
+        events.append("stuck started")
+        release.wait(20)
+        events.append("stuck returned")
+        if later == "raises":
+            raise ValueError("late failure")
+
+    @app.job("Next")
+    def next_job() -> None:
+        events.append("next ran")
+
+    push(r, Job.new("Stuck", [], jid="s" * 24))
+    push(r, Job.new("Next", []))
+    worker = asyncio.create_task(run(app, redis_url, concurrency=1))
+    try:
+        await wait_for(lambda: r.zcard(K.retry) == 1)
+        [failed] = failures(r, K.retry)
+        assert (failed.jid, failed.error_class) == ("s" * 24, "verk_compat.JobTimeout")
+        await asyncio.sleep(0.5)  # the thread still runs: concurrency 1 starts nothing else
+        assert events == ["stuck started"]
+        assert r.llen(K.queue("default")) + sum(r.llen(k) for k in r.keys("inprogress:*")) == 1
+        release.set()
+        await asyncio.wait_for(worker, 30)
+    finally:
+        release.set()
+        if not worker.done():
+            worker.cancel()
+    assert events == ["stuck started", "stuck returned", "next ran"]
+    # Failed once, when it timed out; what the thread did later changed nothing.
+    [failed] = failures(r, K.retry)
+    assert (failed.error_class, failed.retry_count) == ("verk_compat.JobTimeout", 0)
+    assert r.zcard(K.dead) == 0
+    assert int(r.get(K.stat_failed) or 0) == 1
+    assert int(r.get(K.stat_processed) or 0) == 2
+    assert r.keys("inprogress:*") == [] and r.llen(K.queue("default")) == 0
+    assert "its thread cannot be stopped" in caplog.text
+    assert ("raised ValueError: late failure" if later == "raises" else "returned") in caplog.text
+
+
+async def test_a_middleware_swallowing_the_timeout_still_waits_for_the_thread(
+    r: redis.Redis, redis_url: str
+) -> None:
+    app = App()
+    release = threading.Event()
+    events: list[str] = []
+
+    async def forgiving(ctx: JobContext, call_next: Next) -> None:
+        try:
+            await call_next()
+        except JobTimeout:
+            events.append("swallowed")
+
+    app.middleware.append(forgiving)
+
+    @app.job("Stuck", timeout=0.2)
+    def stuck() -> None:
+        release.wait(20)
+        events.append("stuck returned")
+
+    @app.job("Next")
+    def next_job() -> None:
+        events.append("next ran")
+
+    push(r, Job.new("Stuck", []))
+    push(r, Job.new("Next", []))
+    worker = asyncio.create_task(run(app, redis_url, concurrency=1))
+    try:
+        await wait_for(lambda: events == ["swallowed"])
+        await asyncio.sleep(0.5)
+        assert events == ["swallowed"]  # the slot is still taken by the running thread
+        release.set()
+        await asyncio.wait_for(worker, 30)
+    finally:
+        release.set()
+        if not worker.done():
+            worker.cancel()
+    assert events == ["swallowed", "stuck returned", "next ran"]
+    assert r.zcard(K.retry) == 0 and r.keys("inprogress:*") == []
