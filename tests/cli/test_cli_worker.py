@@ -198,3 +198,24 @@ def test_profile_sidekiq8_writes_integer_ms_failure_times(
     wire = json.loads(member)
     assert isinstance(wire["failed_at"], int) and wire["failed_at"] > 10**12
     assert wire["retry_count"] == 0 and wire["error_class"] == "RuntimeError"
+
+
+def test_job_timeout_fails_a_slow_job_once(r: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    push(r, [Job.new("SlowJob", [1, 1.5]), Job.new("SlowJob", [2, 0.0])])
+    proc = start(redis_url, out, "--burst", "-q", "default=1", "--job-timeout", "0.3")
+    text = finish(proc)
+    assert proc.returncode == 0, text
+    (member,) = zmembers(r, K.retry)
+    failed = Job.decode(member)
+    assert (failed.args, failed.error_class) == ([1, 1.5], "verk_compat.JobTimeout")
+    # The timed-out thread ran to its end before the next job took its slot.
+    assert [j["args"][0] for j in lines(out)] == [1, 2]
+    assert "its thread cannot be stopped" in text
+    assert r.keys("inprogress:*") == []
+
+
+def test_job_timeout_must_not_be_negative(redis_url: str, tmp_path: Path) -> None:
+    proc = start(redis_url, tmp_path / "out.jsonl", "--burst", "--job-timeout", "-1")
+    text = finish(proc)
+    assert proc.returncode == 2 and "--job-timeout" in text
