@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -337,3 +338,23 @@ async def test_a_middleware_swallowing_the_timeout_still_waits_for_the_thread(
             worker.cancel()
     assert events == ["swallowed", "stuck returned", "next ran"]
     assert r.zcard(K.retry) == 0 and r.keys("inprogress:*") == []
+
+
+def readme_example() -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("### Job timeouts") :]
+    return section[section.index("```python\n") + 10 : section.index("```\n")]
+
+
+async def test_the_readme_example(r: redis.Redis, redis_url: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    app = namespace["app"]
+    push(r, Job.new("Report", ["2026-11-28"]))
+    push(r, Job.new("Resize", ["a.png"]))
+    await run(app, redis_url, job_timeout=1)
+    timed_out = {j.class_name: j.error_message for j in failures(r, K.retry)}
+    assert timed_out == {
+        "Report": "job ran longer than its 2s timeout",
+        "Resize": "job ran longer than its 1s timeout",
+    }
