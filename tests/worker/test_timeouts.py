@@ -358,3 +358,77 @@ async def test_the_readme_example(r: redis.Redis, redis_url: str) -> None:
         "Report": "job ran longer than its 2s timeout",
         "Resize": "job ran longer than its 1s timeout",
     }
+
+
+async def test_a_shutdown_is_not_a_timeout_the_job_goes_back_to_its_queue(
+    r: redis.Redis, redis_url: str
+) -> None:
+    app = App()
+    started = asyncio.Event()
+
+    @app.job("Long", timeout=30)
+    async def long() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    push(r, Job.new("Long", [], jid="l" * 24))
+    w = Worker(app, {"default": 1}, redis_url=redis_url, block_timeout=0.2, shutdown_timeout=0.2)
+    task = asyncio.create_task(w.run())
+    try:
+        await asyncio.wait_for(started.wait(), 20)
+        w.stop()
+        await asyncio.wait_for(task, 20)
+    finally:
+        await w.aclose()
+    assert [Job.decode(m).jid for m in r.lrange(K.queue("default"), 0, -1)] == ["l" * 24]
+    assert r.zcard(K.retry) == 0 and r.zcard(K.dead) == 0
+    assert r.get(K.stat_failed) is None
+
+
+async def test_a_shutdown_while_a_timed_out_thread_runs(r: redis.Redis, redis_url: str) -> None:
+    app = App()
+    release = threading.Event()
+
+    @app.job("Stuck", timeout=0.1)
+    def stuck() -> None:
+        release.wait(20)
+
+    @app.job("Next")
+    def next_job() -> None:
+        raise AssertionError("must not start while Stuck's thread holds the only slot")
+
+    push(r, Job.new("Stuck", []))
+    push(r, Job.new("Next", [], jid="n" * 24))
+    w = Worker(app, {"default": 1}, redis_url=redis_url, block_timeout=0.2, shutdown_timeout=0.2)
+    task = asyncio.create_task(w.run())
+    try:
+        await wait_for(lambda: r.zcard(K.retry) == 1)
+        w.stop()
+        await asyncio.wait_for(task, 20)  # the stuck thread does not hold the shutdown
+    finally:
+        release.set()
+        await w.aclose()
+    [failed] = failures(r, K.retry)
+    assert failed.error_class == "verk_compat.JobTimeout"
+    assert [Job.decode(m).jid for m in r.lrange(K.queue("default"), 0, -1)] == ["n" * 24]
+    assert r.keys("inprogress:*") == []
+    assert int(r.get(K.stat_failed) or 0) == 1
+
+
+async def test_a_sync_job_that_timed_out_before_it_started_never_runs() -> None:
+    pool = SyncPool(1)
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        busy = pool.run(release.wait, 20)  # the only thread is taken
+        deadline = Deadline(0.05, "jid=y class=Late")
+        with pytest.raises(JobTimeout):
+            await deadline.run_sync(pool, lambda: ran.append("late"), [])
+        assert deadline.thread is None  # no thread of its own to wait for
+        release.set()
+        await busy
+        await pool.run(lambda: None)  # the thread has gone past the abandoned job
+        assert ran == []
+    finally:
+        release.set()
+        pool.shutdown()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,7 +65,7 @@ def effective_timeout(job_timeout: float | None, worker_timeout: float | None) -
 class Deadline:
     """Runs one job's call under ``seconds``; remembers a sync job's thread that outlived it."""
 
-    __slots__ = ("label", "seconds", "thread", "timed_out_at")
+    __slots__ = ("_abandoned", "_lock", "_started", "label", "seconds", "thread", "timed_out_at")
 
     def __init__(self, seconds: float, label: str = "") -> None:
         self.seconds = seconds
@@ -73,6 +74,10 @@ class Deadline:
         #: A sync job's result, still pending after the timeout (its thread still runs).
         self.thread: asyncio.Future[Any] | None = None
         self.timed_out_at = 0.0
+        # A sync job no thread took before its timeout must never start (it is failed already).
+        self._lock = threading.Lock()
+        self._started = False
+        self._abandoned = False
 
     async def run_async(self, call: Callable[..., Any], args: list[Any]) -> None:
         """Await ``call(*args)``; raise :class:`JobTimeout` if it outlives ``seconds``."""
@@ -92,7 +97,7 @@ class Deadline:
     async def run_sync(self, pool: SyncPool, call: Callable[..., Any], args: list[Any]) -> None:
         """Run ``call(*args)`` in ``pool``; raise :class:`JobTimeout` if it outlives ``seconds``
         (the thread keeps running: see :meth:`outlive`)."""
-        future = pool.run(call, *args)
+        future = pool.run(self._guarded, call, args)
         try:
             done, _ = await asyncio.wait({future}, timeout=self.seconds)
         except asyncio.CancelledError:
@@ -101,6 +106,13 @@ class Deadline:
         if done:
             future.result()
             return
+        with self._lock:
+            self._abandoned = True
+            started = self._started
+        if not started:  # every thread was busy: it never runs, nothing to wait for
+            future.cancel()
+            log.warning("%s: timed out after %gs before it started", self.label, self.seconds)
+            raise JobTimeout(self.seconds)
         self.thread = future
         self.timed_out_at = time.monotonic()
         log.warning(
@@ -110,6 +122,14 @@ class Deadline:
             self.seconds,
         )
         raise JobTimeout(self.seconds)
+
+    def _guarded(self, call: Callable[..., Any], args: list[Any]) -> Any:
+        """In the pool thread: run ``call(*args)`` unless the job already timed out."""
+        with self._lock:
+            if self._abandoned:
+                return None
+            self._started = True
+        return call(*args)
 
     async def outlive(self) -> None:
         """Wait for a timed-out sync job's thread, so that its slot is not reused meanwhile.
