@@ -136,7 +136,11 @@ def keepalive_client(redis: Redis) -> _sync_redis.Redis | None:
 
 
 class Worker:
-    """Runs ``app``'s jobs from ``queues`` (name -> concurrency) until stopped."""
+    """Runs ``app``'s jobs from ``queues`` (name -> concurrency) until stopped.
+
+    ``job_timeout`` (seconds) fails any job running longer with ``JobTimeout``, unless the job
+    was registered with its own ``timeout`` (:mod:`verk_compat.worker.timeouts`).
+    """
 
     def __init__(
         self,
