@@ -236,25 +236,32 @@ async def test_the_readme_example(r: redis.Redis, redis_url: str) -> None:
     }
 
 
+@pytest.mark.parametrize("kind", ["async", "sync"])
 async def test_a_shutdown_is_not_a_timeout_the_job_goes_back_to_its_queue(
-    r: redis.Redis, redis_url: str
+    r: redis.Redis, redis_url: str, kind: str
 ) -> None:
     app = App()
-    started = asyncio.Event()
+    started = threading.Event()
+    release = threading.Event()
 
-    @app.job("Long", timeout=30)
-    async def long() -> None:
+    async def long_async() -> None:
         started.set()
         await asyncio.sleep(60)
 
+    def long_sync() -> None:
+        started.set()
+        release.wait(20)
+
+    app.register("Long", long_async if kind == "async" else long_sync, timeout=30)
     push(r, Job.new("Long", [], jid="l" * 24))
     w = Worker(app, {"default": 1}, redis_url=redis_url, block_timeout=0.2, shutdown_timeout=0.2)
     task = asyncio.create_task(w.run())
     try:
-        await asyncio.wait_for(started.wait(), 20)
+        await wait_for(started.is_set)
         w.stop()
         await asyncio.wait_for(task, 20)
     finally:
+        release.set()
         await w.aclose()
     assert [Job.decode(m).jid for m in r.lrange(K.queue("default"), 0, -1)] == ["l" * 24]
     assert r.zcard(K.retry) == 0 and r.zcard(K.dead) == 0
