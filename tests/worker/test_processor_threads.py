@@ -4,6 +4,7 @@ jobs."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from typing import Any
@@ -91,5 +92,30 @@ async def test_cancelled_jobs_are_skipped_and_earlier_results_still_arrive() -> 
         assert await asyncio.wait_for(futures[0], 2) is None
         await asyncio.sleep(0.05)
         assert ran == [0]
+    finally:
+        pool.shutdown()
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID", default="none")
+
+
+async def test_a_sync_job_sees_the_submitters_context_variables() -> None:
+    """Issue 9: context variables set before a sync job (in a middleware, say) did not reach
+    the job's thread; the pool runs each job in a copy of the context, as asyncio.to_thread."""
+    pool = SyncPool(2)
+
+    def seen() -> str:
+        value = REQUEST_ID.get()
+        REQUEST_ID.set("changed by the job")  # stays in the job's own copy
+        return value
+
+    async def submit(rid: str) -> str:
+        REQUEST_ID.set(rid)
+        return await pool.run(seen)
+
+    try:
+        assert await asyncio.gather(submit("a"), submit("b")) == ["a", "b"]
+        assert await pool.run(seen) == "none"
+        assert REQUEST_ID.get() == "none"
     finally:
         pool.shutdown()
