@@ -111,10 +111,11 @@ async def test_a_sync_job_sees_the_submitters_context_variables() -> None:
 
     async def submit(rid: str) -> str:
         REQUEST_ID.set(rid)
-        return await pool.run(seen)
+        value: str = await pool.run(seen)
+        return value
 
     try:
-        assert await asyncio.gather(submit("a"), submit("b")) == ["a", "b"]
+        assert list(await asyncio.gather(submit("a"), submit("b"))) == ["a", "b"]
         assert await pool.run(seen) == "none"
         assert REQUEST_ID.get() == "none"
     finally:
