@@ -39,7 +39,7 @@ from verk_compat.lua import script
 from verk_compat.worker.process_info import heartbeat_fields, process_info, work_entry, work_keys
 from verk_compat.worker.processor import Running
 
-__all__ = ["Heartbeat", "make_identity", "rss_kb"]
+__all__ = ["Heartbeat", "make_identity", "rss_kb", "stall_warning"]
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +153,25 @@ class Heartbeat:
             pipe.srem(self.keys.processes, self.identity)
             pipe.unlink(self.keys.work(self.identity), self.keys.workers(self.identity))
             await pipe.execute()
+
+
+def stall_warning(
+    late: float, identity: str, *, loop_answers: bool, error: BaseException | None, alive: bool
+) -> str:
+    """What the keep-alive thread says when no beat reached Redis for ``late`` seconds.
+
+    ``loop_answers``: the event loop ran a callback the thread sent it (so no job blocks it);
+    ``error``: why the loop's last beat failed, if it did; ``alive``: whether the thread's
+    ``EXPIRE`` still found the process hash. A loop that answers means Redis was the problem
+    (unreachable, or too slow to take the beat), not a job.
+    """
+    if loop_answers:
+        why = f" ({type(error).__name__}: {error})" if error is not None else ""
+        head = (
+            f"Redis unreachable or too slow: the heartbeat could not be written for "
+            f"{late:.1f}s{why}; the event loop is running"
+        )
+    else:
+        head = f"event loop stalled: no heartbeat for {late:.1f}s (does a job block the loop?)"
+    tail = "" if alive else " failed: the process hash had already expired"
+    return f"{head}; keeping {identity} alive from a thread{tail}"

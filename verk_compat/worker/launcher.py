@@ -55,7 +55,7 @@ from verk_compat.worker.counters import Stats
 from verk_compat.worker.cron import POLL_INTERVAL, CronPoller, CronStore
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning
 from verk_compat.worker.fetch import Acker, Fetcher
-from verk_compat.worker.heartbeat import Heartbeat, make_identity
+from verk_compat.worker.heartbeat import Heartbeat, make_identity, stall_warning
 from verk_compat.worker.manager import Manager, cancel_and_wait
 from verk_compat.worker.orphans import recover_orphans
 from verk_compat.worker.processor import Processor
@@ -224,6 +224,8 @@ class Worker:
         self.heartbeat_ttl = heartbeat_ttl
         #: ``time.monotonic()`` of the last heartbeat that reached Redis (read by the thread).
         self._last_beat = time.monotonic()
+        #: Why the loop's last beat failed (None after a beat that worked; read by the thread).
+        self._beat_error: BaseException | None = None
         self._keepalive_stop = threading.Event()
 
     @property
@@ -436,8 +438,13 @@ class Worker:
             log.error("shutdown could not reach Redis (%s); in-progress jobs stay protected", exc)
 
     async def _beat(self) -> None:
-        signal_name = await self.heartbeat.beat(self.busy, self.quiet, self.processor.running)
+        try:
+            signal_name = await self.heartbeat.beat(self.busy, self.quiet, self.processor.running)
+        except (RedisError, OSError) as exc:
+            self._beat_error = exc
+            raise
         self._last_beat = time.monotonic()
+        self._beat_error = None
         if signal_name is not None:
             _signals.dispatch(signal_name, self)
 
@@ -476,9 +483,10 @@ class Worker:
             log.info("no keep-alive thread for this Redis client; the heartbeat runs on the loop")
             return
         name = f"verk-keepalive-{self.identity}"
-        threading.Thread(target=self._keep_alive, args=(client,), name=name, daemon=True).start()
+        args = (client, asyncio.get_running_loop())
+        threading.Thread(target=self._keep_alive, args=args, name=name, daemon=True).start()
 
-    def _keep_alive(self, client: _sync_redis.Redis) -> None:
+    def _keep_alive(self, client: _sync_redis.Redis, loop: asyncio.AbstractEventLoop) -> None:
         """Keep the process hash alive while the event loop is stalled.
 
         The heartbeat runs on the event loop; an ``async def`` job that blocks the loop (CPU
@@ -488,7 +496,9 @@ class Worker:
         which never recreates an expired hash) whenever the last beat is older than
         ``min(2 beats, TTL/2)``, and warns once per stall. ``beat`` and ``busy`` are not updated
         meanwhile, so Sidekiq Web shows the stall. A job holding the GIL (a C extension that
-        does not release it) stops this thread too.
+        does not release it) stops this thread too. Before it warns, the thread asks the loop to
+        run a callback: if the loop answers, nothing blocks it and the warning says Redis was
+        unreachable or too slow for the beat (with the beat's last error), not a job.
         """
         ttl = self.heartbeat_ttl
         period = min(self.beat_interval, ttl / 4)
@@ -507,13 +517,15 @@ class Worker:
                     continue  # Redis unreachable: nobody can steal the jobs either
                 if not warned:
                     warned = True
-                    log.warning(
-                        "event loop stalled: no heartbeat for %.1fs (does a job block the loop?); "
-                        "keeping %s alive from a thread%s",
+                    answers = _loop_answers(loop, timeout=min(1.0, period))
+                    message = stall_warning(
                         late,
                         self.identity,
-                        "" if alive else " failed: the process hash had already expired",
+                        loop_answers=answers,
+                        error=self._beat_error,
+                        alive=bool(alive),
                     )
+                    log.warning("%s", message)
         finally:
             client.close()
 
@@ -547,3 +559,13 @@ class Worker:
         """Close the Redis connection pool."""
         with contextlib.suppress(RedisError, OSError):
             await self.redis.aclose()
+
+
+def _loop_answers(loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
+    """Whether ``loop`` runs a callback sent from this thread within ``timeout`` seconds."""
+    answered = threading.Event()
+    try:
+        loop.call_soon_threadsafe(answered.set)
+    except RuntimeError:
+        return False  # the loop is closed
+    return answered.wait(timeout)
