@@ -17,23 +17,22 @@ from typing import Any
 import pytest
 import redis
 
-from verk_compat.cli.worker import _BufferedHandler, _FastFormatter
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
 from verk_compat.worker.app import App
+from verk_compat.worker.job_log import DONE, START, BufferedHandler, FastFormatter, JobLog
 from verk_compat.worker.launcher import Worker
-from verk_compat.worker.processor import _DONE, _START, _JobLog
 
 K = Keys()
 ROOT = Path(__file__).resolve().parents[2]
 JID = "0123456789abcdef01234567"
 
 
-def cli_handler() -> tuple[_BufferedHandler, io.StringIO]:
-    handler = _BufferedHandler()
+def cli_handler() -> tuple[BufferedHandler, io.StringIO]:
+    handler = BufferedHandler()
     stream = io.StringIO()
     handler.setStream(stream)
-    handler.setFormatter(_FastFormatter())
+    handler.setFormatter(FastFormatter())
     return handler, stream
 
 
@@ -68,21 +67,21 @@ async def test_fast_path_renders_like_the_formatter_once_per_loop_turn(
 ) -> None:
     handler, stream = cli_handler()
     PARENT.addHandler(handler)
-    jlog = _JobLog(logger)
+    jlog = JobLog(logger)
     assert jlog.enabled()
     assert jlog.fast_writer() is not None
     created = 1_764_251_033.0457
     start = (JID, "HardWorker", "default")
     done = (JID, "HardWorker", "default", 12.345)
-    jlog.line(created, _START, start)
-    jlog.line(created + 0.0125, _DONE, done)
-    jlog.line(created + 1.5, _DONE, done)  # the next second
+    jlog.line(created, START, start)
+    jlog.line(created + 0.0125, DONE, done)
+    jlog.line(created + 1.5, DONE, done)  # the next second
     assert stream.getvalue() == ""  # written at the end of the loop turn, in one write
     await asyncio.sleep(0)
     expected = [
-        rendered(handler, created, _START, start),
-        rendered(handler, created + 0.0125, _DONE, done),
-        rendered(handler, created + 1.5, _DONE, done),
+        rendered(handler, created, START, start),
+        rendered(handler, created + 0.0125, DONE, done),
+        rendered(handler, created + 1.5, DONE, done),
     ]
     assert stream.getvalue() == "".join(expected)
     assert (
@@ -97,15 +96,15 @@ async def test_fast_path_keeps_order_with_other_records_and_flushes(
 ) -> None:
     handler, stream = cli_handler()
     PARENT.addHandler(handler)
-    jlog = _JobLog(logger)
-    jlog.line(1_764_251_033.5, _START, (JID, "A", "q"))
+    jlog = JobLog(logger)
+    jlog.line(1_764_251_033.5, START, (JID, "A", "q"))
     logger.warning("something else")
     lines = stream.getvalue().splitlines()
     assert [line.split(": ", 1)[1] for line in lines] == [
         f"start jid={JID} class=A queue=q",
         "something else",
     ]
-    jlog.line(1_764_251_033.6, _DONE, (JID, "A", "q", 1.0))
+    jlog.line(1_764_251_033.6, DONE, (JID, "A", "q", 1.0))
     handler.flush()  # logging.shutdown() at exit: nothing queued is lost
     assert stream.getvalue().splitlines()[-1].endswith(f"done jid={JID} class=A queue=q ms=1.0")
 
@@ -113,9 +112,9 @@ async def test_fast_path_keeps_order_with_other_records_and_flushes(
 def test_fast_path_without_a_loop_writes_at_once(logger: logging.Logger) -> None:
     handler, stream = cli_handler()
     PARENT.addHandler(handler)
-    jlog = _JobLog(logger)
-    jlog.line(1_764_251_033.5, _START, (JID, "A", "q"))
-    assert stream.getvalue() == rendered(handler, 1_764_251_033.5, _START, (JID, "A", "q"))
+    jlog = JobLog(logger)
+    jlog.line(1_764_251_033.5, START, (JID, "A", "q"))
+    assert stream.getvalue() == rendered(handler, 1_764_251_033.5, START, (JID, "A", "q"))
 
 
 class Capture(logging.Handler):
@@ -133,22 +132,22 @@ async def test_other_handlers_filters_and_factories_get_real_records(
     handler, stream = cli_handler()
     capture = Capture()
     PARENT.addHandler(handler)
-    jlog = _JobLog(logger)
+    jlog = JobLog(logger)
     args = (JID, "A", "q")
 
     # A second handler: both get an ordinary record, the CLI handler prints the same text.
     logger.addHandler(capture)
     assert jlog.fast_writer() is None
-    jlog.line(1_764_251_033.5, _START, args)
+    jlog.line(1_764_251_033.5, START, args)
     [record] = capture.records
-    assert (record.msg, record.args, record.levelno) == (_START, args, logging.INFO)
+    assert (record.msg, record.args, record.levelno) == (START, args, logging.INFO)
     assert record.getMessage() == f"start jid={JID} class=A queue=q"
     assert (record.name, record.funcName, record.created) == (
         logger.name,
         "process",
         1_764_251_033.5,
     )
-    assert stream.getvalue() == rendered(handler, 1_764_251_033.5, _START, args)
+    assert stream.getvalue() == rendered(handler, 1_764_251_033.5, START, args)
     logger.removeHandler(capture)
     await asyncio.sleep(0)  # the choice is made once per loop turn
 
@@ -163,7 +162,7 @@ async def test_other_handlers_filters_and_factories_get_real_records(
     logger.addFilter(drop)
     assert jlog.fast_writer() is None
     before = stream.getvalue()
-    jlog.line(1_764_251_034.0, _START, args)
+    jlog.line(1_764_251_034.0, START, args)
     assert seen == [f"start jid={JID} class=A queue=q"] and stream.getvalue() == before
     logger.removeFilter(drop)
 
@@ -183,7 +182,7 @@ async def test_other_handlers_filters_and_factories_get_real_records(
     logging.setLogRecordFactory(factory)
     assert jlog.fast_writer() is None
     await asyncio.sleep(0)
-    jlog.line(1_764_251_034.0, _START, args)
+    jlog.line(1_764_251_034.0, START, args)
     assert [m.getMessage() for m in made] == [f"start jid={JID} class=A queue=q"]
 
 
@@ -192,9 +191,9 @@ async def test_a_handler_that_is_not_the_clis_gets_records(logger: logging.Logge
     plain = logging.StreamHandler(stream)
     plain.setFormatter(logging.Formatter("%(levelname)s %(name)s %(funcName)s %(message)s"))
     logger.addHandler(plain)
-    jlog = _JobLog(logger)
+    jlog = JobLog(logger)
     assert jlog.fast_writer() is None
-    jlog.line(1_764_251_033.5, _DONE, (JID, "A", "q", 0.25))
+    jlog.line(1_764_251_033.5, DONE, (JID, "A", "q", 0.25))
     assert (
         stream.getvalue()
         == f"INFO vktest.processor process done jid={JID} class=A queue=q ms=0.2\n"
@@ -208,13 +207,13 @@ async def test_a_handler_that_is_not_the_clis_gets_records(logger: logging.Logge
     # A handler whose level drops INFO does not count as a destination.
     plain.setLevel(logging.WARNING)
     logger.addHandler(plain)
-    handler.setFormatter(_FastFormatter())
+    handler.setFormatter(FastFormatter())
     assert jlog.fast_writer() is not None
 
 
 def test_level_changes_are_honoured() -> None:
     logger = logging.getLogger("vktest_levels.processor")  # registered: setLevel clears caches
-    jlog = _JobLog(logger)
+    jlog = JobLog(logger)
     try:
         logger.setLevel(logging.INFO)
         assert jlog.enabled()
@@ -316,6 +315,8 @@ def test_cli_worker_writes_start_and_done_lines(
             order.append((str(m["what"]), str(m["jid"])))
         elif " WARNING: fail jid=" in line:
             order.append(("fail", line.split("jid=")[1].split()[0]))
+        elif line.startswith("    ") and order and order[-1][0] in ("fail", "frame"):
+            order.append(("frame", line.strip()))  # the failure's traceback, one line a frame
         else:
             assert re.match(stamp_re + r"(INFO|WARNING): ", line), line
     for job in jobs:
@@ -327,4 +328,8 @@ def test_cli_worker_writes_start_and_done_lines(
     fjid = str(failing.jid)
     assert events[fjid] == [("start", "FailingJob", "default", False)]
     assert order.index(("start", fjid)) < order.index(("fail", fjid))
+    # Issue 9: the traceback follows the fail line, innermost frame first (the job's raise).
+    after = order[order.index(("fail", fjid)) + 1 :]
+    assert after and after[0][0] == "frame", after
+    assert re.fullmatch(r".*/tests/support/worker_app\.py:\d+:in `failing_job'", after[0][1])
     assert len(events) == len(jobs) + 1

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import importlib
 import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -25,6 +22,12 @@ from verk_compat.cli.shards import parse_shards, plan_shards
 from verk_compat.codec.profiles import PROFILES
 from verk_compat.redis_url import resolve, where
 from verk_compat.worker.app import App
+from verk_compat.worker.job_log import (
+    BufferedHandler,
+    FastFormatter,
+    JsonFormatter,
+    set_backtrace_frames,
+)
 
 if TYPE_CHECKING:
     from verk_compat.worker.launcher import Worker
@@ -68,147 +71,28 @@ def load_app(spec: str) -> App:
     return app
 
 
-class _BufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes records without a flush (a syscall) each; flushes at most every 0.2 s.
-
-    Two lines per job are on the hot path, and they take a shortcut: :meth:`info_writer` gives
-    :mod:`verk_compat.worker.processor` a writer that renders an INFO line exactly as
-    :class:`_FastFormatter` renders the record (no ``LogRecord``, no lock per line) and queues
-    it; the lines queued during one event-loop turn are written with one ``write`` at the end
-    of the turn, and before any record this handler emits, so the output keeps its order. The
-    processor uses the writer only while this handler is the only one its records would reach
-    and no filters are attached (see ``processor._JobLog``); otherwise job lines are ordinary
-    records. ``logging.shutdown()`` flushes what is left.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-        self._flushed = time.monotonic()
-        #: Pieces of rendered job lines not written yet (appended by the loop's thread only,
-        #: three per line).
-        self._lines: list[str] = []
-        self._write_scheduled = False
-        #: The start of a job line up to the message, for the millisecond ``_msecs``.
-        self._prefix = ""
-        self._msecs = -1
-
-    def info_writer(self) -> Callable[[float, str, tuple[Any, ...]], None] | None:
-        """``(created, msg, args)`` writing the INFO line ``msg % args`` as :meth:`emit` would,
-        or None when the formatter is not ours (then the caller logs records as usual)."""
-        formatter = self.formatter
-        if type(formatter) is not _FastFormatter:
-            return None
-        return functools.partial(self._info_line, formatter)
-
-    def _info_line(
-        self, formatter: _FastFormatter, created: float, msg: str, args: tuple[Any, ...]
-    ) -> None:
-        """Queue one INFO line as of ``created``; call from the event loop's thread."""
-        second = int(created)
-        msecs = int((created - second) * 1000)  # as LogRecord computes it
-        if msecs != self._msecs or second != formatter.second:
-            if second != formatter.second:
-                formatter.set_second(created)
-            self._msecs = msecs
-            self._prefix = f"{formatter.stamp},{msecs:03d}{formatter.info}"
-        self._lines += (self._prefix, msg % args, "\n")
-        if not self._write_scheduled:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self._end_of_turn()
-                return
-            self._write_scheduled = True
-            loop.call_soon(self._end_of_turn)
-
-    def _end_of_turn(self) -> None:
-        self._write_scheduled = False
-        self.acquire()
-        try:
-            self._write_lines()
-        except Exception:
-            self.handleError(logging.makeLogRecord({"msg": "job log lines"}))
-        finally:
-            self.release()
-        if time.monotonic() - self._flushed > 0.2:
-            self._flushed = time.monotonic()
-            self.flush()
-
-    def _write_lines(self) -> None:
-        """Write the queued lines (hold the handler's lock). Only the first ``n`` are taken:
-        the loop's thread may append meanwhile if another thread got here."""
-        lines = self._lines
-        n = len(lines)
-        if n:
-            chunk = lines[:n]
-            del lines[:n]
-            self.stream.write("".join(chunk))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record) + "\n"
-            if self._lines:
-                self._write_lines()
-            self.stream.write(text)
-        except Exception:
-            self.handleError(record)
-            return
-        if record.levelno >= logging.WARNING or time.monotonic() - self._flushed > 0.2:
-            self._flushed = time.monotonic()
-            self.flush()
-
-    def flush(self) -> None:
-        self.acquire()
-        try:
-            self._write_lines()
-        finally:
-            self.release()
-        super().flush()
-
-
-class _FastFormatter(logging.Formatter):
-    """``%(asctime)s pid=<pid> %(levelname)s: %(message)s`` with the date part built once a
-    second instead of per record (``time.strftime`` is most of a record's formatting cost)."""
-
-    def __init__(self) -> None:
-        super().__init__(f"%(asctime)s pid={os.getpid()} %(levelname)s: %(message)s")
-        self._tail = f" pid={os.getpid()} "
-        #: What follows the milliseconds in an INFO line.
-        self.info = f"{self._tail}INFO: "
-        self.second = -1
-        self.stamp = ""
-
-    def set_second(self, created: float) -> None:
-        """Render the date part for the second of ``created``."""
-        self.second = int(created)
-        self.stamp = time.strftime(self.default_time_format, self.converter(created))
-
-    def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info or record.exc_text or record.stack_info:
-            return super().format(record)
-        created = record.created
-        if int(created) != self.second:
-            self.set_second(created)
-        message = record.msg % record.args if record.args else str(record.msg)
-        return f"{self.stamp},{int(record.msecs):03d}{self._tail}{record.levelname}: {message}"
-
-
-def _configure_logging(level: str) -> None:
-    """One short line per job start/finish, formatted as cheaply as logging allows."""
-    # Skip the per-record work we do not print: caller lookup, thread and process names.
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logMultiprocessing = False
-    logging.logProcesses = False
-    handler = _BufferedHandler()
-    handler.setFormatter(_FastFormatter())
+def _configure_logging(level: str, log_format: str, configure: bool, frames: int | None) -> None:
+    """The CLI's logging: one short line per job start/finish (``text``, formatted as cheaply as
+    logging allows) or one JSON object per record (``json``) on stdout, at ``level``, in place
+    of the root logger's handlers. ``configure`` False (``--no-log-config``): the user's own
+    ``logging`` set-up (handlers, levels, formats) is left exactly as it is."""
+    set_backtrace_frames(frames)
+    if not configure:
+        return
+    handler = BufferedHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else FastFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
 
 
 def _run_one(app: App, options: dict[str, Any]) -> int:
-    _configure_logging(options.pop("log_level"))
+    _configure_logging(
+        options.pop("log_level"),
+        options.pop("log_format", "text"),
+        options.pop("log_config", True),
+        options.pop("log_backtrace", None),
+    )
     _start_metrics(app, options)
 
     async def main() -> None:
@@ -376,6 +260,26 @@ def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
 )
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per record, or one JSON object per record.",
+)
+@click.option(
+    "--log-config/--no-log-config",
+    default=True,
+    show_default=True,
+    help="--no-log-config: leave your own logging set-up (handlers, levels, formats) alone.",
+)
+@click.option(
+    "--log-backtrace",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Traceback lines under a failed job's log line (innermost first); 0: none. Default: all.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     default=None,
@@ -400,6 +304,9 @@ def worker(
     orphan_interval: float,
     profile: str,
     log_level: str,
+    log_format: str,
+    log_config: bool,
+    log_backtrace: int | None,
     metrics_port: int | None,
     metrics_host: str,
 ) -> None:
@@ -422,6 +329,9 @@ def worker(
         "orphan_interval": orphan_interval,
         "profile": profile,
         "log_level": log_level,
+        "log_format": log_format,
+        "log_config": log_config,
+        "log_backtrace": log_backtrace,
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,
     }

@@ -19,13 +19,8 @@ registration's or the worker's ``job_timeout``) runs under a
 :class:`~verk_compat.worker.timeouts.Deadline` and fails with ``JobTimeout`` past it; a sync
 job's thread, which cannot be stopped, keeps the job's slot until it returns.
 
-The two log lines per job (``start`` and ``done``, with jid, class, queue and ms, at INFO on the
-``verk_compat.worker.processor`` logger) skip the usual per-record overhead (:class:`_JobLog`). When
-the only handler they would reach is the CLI's own (``verk-compat worker`` with its default
-logging) and no filters are attached, they are rendered as that handler's formatter would and
-written once per event-loop turn; otherwise (your own handlers, filters or record factory) they
-are ordinary ``LogRecord`` objects that go through the logger's normal level check, filters,
-propagation and handlers. Either way the level is checked once per loop turn.
+The per-job log lines (``start``, ``done``, and ``fail`` with its traceback) are written by
+:mod:`verk_compat.worker.job_log`, on this module's logger.
 
 Keys touched: ``inprogress:<q>:<identity>``, ``retry``, ``dead`` (and, via the acker, the stat
 keys).
@@ -35,12 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import threading
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -56,6 +48,7 @@ from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.counters import Stats
 from verk_compat.worker.events import JobFailed, JobFinished, JobStarted
 from verk_compat.worker.fetch import Acker
+from verk_compat.worker.job_log import DONE, START, JobLog, log_failure
 from verk_compat.worker.middleware import JobContext, run_chain
 from verk_compat.worker.retry import (
     Dead,
@@ -105,7 +98,7 @@ class Processor:
         self.running: Running = {}
         self._next_tid = 0
         self._resolved: dict[str, Resolved] = {}
-        self._log = _JobLog(log)
+        self._log = JobLog(log)
 
     async def process(self, queue: str, inprogress_key: str, raw: bytes) -> bool:
         """Run ``raw`` (already in ``inprogress_key``) to its end.
@@ -130,7 +123,7 @@ class Processor:
             jlog = self._log
             write = jlog.chosen or jlog.choose()
             if write:
-                write(started, _START, (job.jid, job.class_name, queue))
+                write(started, START, (job.jid, job.class_name, queue))
             events = self.app.events
             if events:
                 events.emit(JobStarted(job, queue, started))
@@ -169,7 +162,7 @@ class Processor:
                 finished = started + ms / 1000
                 # Chosen again (the job may have spanned loop turns), if the start was written.
                 if write and (write := jlog.chosen or jlog.choose()):
-                    write(finished, _DONE, (job.jid, job.class_name, queue, ms))
+                    write(finished, DONE, (job.jid, job.class_name, queue, ms))
                 if emit:
                     events.emit(JobFinished(job, queue, started, finished))
             return True
@@ -261,16 +254,8 @@ class Processor:
         # job may have changed its args in place (or stored objects JSON cannot hold).
         fetched = Job.decode(raw)
         decision = self._decide(fetched, queue, exc, resolved)
-        log.warning(
-            "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s",
-            job.jid,
-            job.class_name,
-            queue,
-            (time.time() - started) * 1000,
-            type(exc).__name__,
-            exc,
-            type(decision).__name__.lower() if decision else "dead (as fetched)",
-        )
+        outcome = type(decision).__name__.lower() if decision else "dead (as fetched)"
+        log_failure(log, job.jid, job.class_name, queue, started, exc, outcome)
         if decision is None:
             stamp = now()
             keys = [inprogress_key, self.keys.dead]
@@ -319,16 +304,8 @@ class Processor:
         """A Verk job failed: Verk's counts and backoff, written back in Verk's format."""
         stamp = now()
         failure = verk_failure(verk, exc, now=stamp, rng=self.rng)
-        log.warning(
-            "fail jid=%s class=%s queue=%s ms=%.1f error=%s: %s -> %s (verk)",
-            job.jid,
-            job.class_name,
-            queue,
-            (time.time() - started) * 1000,
-            type(exc).__name__,
-            exc,
-            failure.target,
-        )
+        outcome = f"{failure.target} (verk)"
+        log_failure(log, job.jid, job.class_name, queue, started, exc, outcome)
         target = self.keys.retry if failure.target == "retry" else self.keys.dead
         args: list[Any] = [raw, failure.target, failure.score, failure.payload.encode()]
         await self._fail_script([inprogress_key, target], [*args, *dead_trim(stamp)])
@@ -407,130 +384,5 @@ def _function(job: Job) -> str | None:
     return value if isinstance(value, str) else None
 
 
-#: The two per-job lines (``msg % args``), as records' ``msg`` on the standard path.
-_START = "start jid=%s class=%s queue=%s"
-_DONE = "done jid=%s class=%s queue=%s ms=%.1f"
-
 _time = time.time
 _perf_counter = time.perf_counter
-
-#: Writes an INFO line ``msg % args`` as of ``created`` (epoch seconds): a handler's fast
-#: writer, or :meth:`_JobLog._record`. See :class:`_JobLog`.
-LineWriter = Callable[[float, str, tuple[Any, ...]], None]
-
-
-class _JobLog:
-    """The per-job log lines without the stdlib's per-record cost.
-
-    Once per event-loop turn (:meth:`choose`, cached in :attr:`chosen` until the turn ends)
-    the level is checked (``Logger.isEnabledFor(INFO)``, which honours level changes and
-    ``logging.disable``) and the way the lines are written is chosen:
-
-    * **Fast path.** If the record would reach exactly one handler (walking the logger and its
-      propagating parents, counting handlers whose level lets INFO through), that handler offers
-      an ``info_writer()`` returning a writer (the CLI's handler does, see
-      :mod:`verk_compat.cli.worker`), neither the logger nor the handler has filters, and no
-      custom log record factory is installed, the line ``msg % args`` goes straight to that
-      writer: no ``LogRecord``, no handler lock per line. The CLI's writer renders it exactly as
-      its formatter would and writes the lines of one loop turn with one ``write``.
-    * **Standard path** (anything else, e.g. a library user's own handlers, filters or record
-      factory): a real ``LogRecord`` (``msg`` and ``args`` as above, the usual attributes) is
-      handed to ``Logger.handle``, so levels, filters, propagation and handlers behave as
-      usual. To save the per-record cost the record is a copy of a template made once, with
-      the message, arguments and times filled in; with a custom record factory it is made by
-      ``Logger.info`` itself.
-
-    A logging configuration change (level, handlers, filters) made in the middle of a loop turn
-    applies from the next turn. A job's done line is written only if its start line was.
-    """
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-        #: The writer chosen for the current loop turn, False if INFO is off; None: not chosen
-        #: yet, call :meth:`choose`.
-        self.chosen: LineWriter | Literal[False] | None = None
-        self._template: dict[str, Any] | None = None
-        self._thread = 0
-
-    def enabled(self) -> bool:
-        """Whether INFO lines are wanted now."""
-        return self.logger.isEnabledFor(logging.INFO)
-
-    def line(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
-        """Log ``msg % args`` at INFO as of ``created`` (if INFO is on)."""
-        write = self.chosen or self.choose()
-        if write:
-            write(created, msg, args)
-
-    def choose(self) -> LineWriter | Literal[False]:
-        """The writer for this loop turn, or False if INFO is off (cached in :attr:`chosen`
-        until the turn ends; call from the loop's thread)."""
-        if self.chosen is not None:
-            return self.chosen
-        writer: LineWriter | Literal[False] = False
-        if self.logger.isEnabledFor(logging.INFO):
-            writer = self.fast_writer() or self._record
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return writer  # no loop turn to cache it for: choose again next time
-        self.chosen = writer
-        loop.call_soon(self._forget)
-        return writer
-
-    def _forget(self) -> None:
-        self.chosen = None
-
-    def fast_writer(self) -> LineWriter | None:
-        """The only handler's line writer if the fast path applies now, else None."""
-        if logging.getLogRecordFactory() is not logging.LogRecord:
-            return None
-        logger: logging.Logger | None = self.logger
-        assert logger is not None
-        if logger.filters:
-            return None
-        found: list[logging.Handler] = []
-        while logger is not None:
-            for handler in logger.handlers:
-                if handler.level <= logging.INFO:
-                    found.append(handler)
-            if not logger.propagate:
-                break
-            logger = logger.parent
-        if len(found) != 1 or found[0].filters:
-            return None
-        info_writer = getattr(found[0], "info_writer", None)
-        if info_writer is None:
-            return None
-        writer: LineWriter | None = info_writer()
-        return writer
-
-    def _record(self, created: float, msg: str, args: tuple[Any, ...]) -> None:
-        if logging.getLogRecordFactory() is not logging.LogRecord:
-            self.logger.info(msg, *args)
-            return
-        template = self._template
-        if template is None or self._thread != threading.get_ident():
-            template = self._template = self._make_template()
-        record = logging.LogRecord.__new__(logging.LogRecord)
-        record.__dict__.update(template)
-        record.msg = msg
-        record.args = args
-        record.created = created
-        record.msecs = int((created - int(created)) * 1000) + 0.0
-        record.relativeCreated = (created - _LOG_START) * 1000
-        self.logger.handle(record)
-
-    def _make_template(self) -> dict[str, Any]:
-        self._thread = threading.get_ident()
-        record = self.logger.makeRecord(
-            self.logger.name, logging.INFO, __file__, 0, "", (), None, "process"
-        )
-        template = dict(record.__dict__)
-        if template.get("process") is not None:
-            template["process"] = os.getpid()
-        return template
-
-
-#: logging's start time, for ``relativeCreated``.
-_LOG_START: float = getattr(logging, "_startTime", time.time())
