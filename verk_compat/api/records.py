@@ -16,6 +16,7 @@ from typing import Any
 from redis import Redis
 
 from verk_compat.api.values import at_time, unreadable_reason
+from verk_compat.codec.backtrace import decode_backtrace
 from verk_compat.codec.job import Job
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
@@ -58,6 +59,23 @@ class JobRecord:
                 return [str(exc)]
             return []
         return [unreadable_reason(self.raw) or "payload: not a job"]
+
+    def backtrace(self) -> list[str] | None:
+        """The stored ``error_backtrace`` decoded (any Sidekiq version's encoding; Verk's plain
+        text split into lines), or None if there is none.
+
+        Raises:
+            InvalidJob: the value is none of these encodings.
+        """
+        value = None if self.job is None else self.job.error_backtrace
+        if not value:
+            return None
+        try:
+            return decode_backtrace(value)
+        except InvalidJob:
+            if "\n" in value:  # Verk's plain text, one frame a line
+                return [line.strip() for line in value.splitlines() if line.strip()]
+            raise
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON-ready fields (the ``raw`` payload as text included; ``unreadable`` lists

@@ -1,8 +1,9 @@
 """``verk-compat retries|dead|scheduled``: list and act on Sidekiq's sorted sets of jobs.
 
-``retries``: list, retry, delete, kill; ``dead``: list, retry, delete, clear; ``scheduled``:
-list, delete, enqueue. An action takes one JID or ``--all``; each job moves atomically by its
-exact bytes (see :mod:`verk_compat.api.sets`).
+``retries``: list, show, retry, delete, kill; ``dead``: list, show, retry, delete, clear;
+``scheduled``: list, show, delete, enqueue. ``show JID`` prints the whole entry: the payload as
+stored, with ``error_backtrace`` decoded into its lines. An action takes one JID or ``--all``;
+each job moves atomically by its exact bytes (see :mod:`verk_compat.api.sets`).
 
 Keys touched: ``retry``, ``dead``, ``schedule``, and ``queue:<q>`` + ``queues`` when a job goes
 back to its queue.
@@ -10,6 +11,7 @@ back to its queue.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
@@ -102,6 +104,54 @@ def _list_command(set_cls: SetClass) -> click.Command:
     return command
 
 
+def _show_command(set_cls: SetClass) -> click.Command:
+    @click.command(name="show")
+    @click.argument("jid")
+    @admin_options
+    def command(jid: str, redis_url: str | None, namespace: str | None, as_json: bool) -> None:
+        """Print the whole entry of JID, its stored backtrace decoded."""
+        with session(redis_url, namespace) as (client, keys):
+            entry = set_cls(client, keys=keys).find_job(jid)
+        if entry is None:
+            raise click.ClickException(f"no job with jid {jid} in {set_cls.name}")
+        data, problems = entry_details(entry)
+        data = {"set": set_cls.name, **data}
+        emit(as_json, data, lambda: show_text(set_cls.name, data), problems)
+
+    return command
+
+
+def entry_details(entry: SortedEntry) -> tuple[dict[str, Any], list[str]]:
+    """The entry's score and time, its payload (parsed JSON, or the text if it is none) and
+    its decoded backtrace; and what could not be read."""
+    problems = [f"jid {entry.jid}: {p}" for p in entry.unreadable()]
+    try:
+        payload: Any = json.loads(entry.raw)
+    except ValueError:
+        payload = entry.raw.decode("utf-8", "replace")
+    try:
+        backtrace = entry.backtrace()
+    except InvalidJob as exc:
+        backtrace = None
+        problems.append(f"jid {entry.jid}: {exc}")
+    data = {"score": entry.score, "at": fmt_time(entry.score), "payload": payload}
+    return {**data, "backtrace": backtrace}, problems
+
+
+def show_text(set_name: str, data: dict[str, Any]) -> str:
+    """``show``'s text: time, the payload as indented JSON (a long encoded backtrace replaced
+    by a pointer), then one line per backtrace frame."""
+    payload = data["payload"]
+    lines = data["backtrace"]
+    if isinstance(payload, dict) and lines is not None and "error_backtrace" in payload:
+        payload = {**payload, "error_backtrace": f"({len(lines)} lines, decoded below)"}
+    body = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    text = f"{SCORE_LABEL[set_name]}: {data['at']}\n{body}"
+    if lines is not None:
+        text += "\nerror_backtrace:" + "".join(f"\n  {line}" for line in lines)
+    return text
+
+
 def _named(entry: SortedEntry) -> str:
     return f"jid {entry.jid}" if entry.jid else f"scored {entry.score!r}"
 
@@ -154,6 +204,7 @@ def _clear_command(set_cls: SetClass) -> click.Command:
 def _group(name: str, set_cls: SetClass, actions: tuple[str, ...], help_text: str) -> click.Group:
     group = click.Group(name=name, help=help_text)
     group.add_command(_list_command(set_cls))
+    group.add_command(_show_command(set_cls))
     for action in actions:
         group.add_command(_action_command(set_cls, ACTIONS[action]))
     if set_cls is DeadSet:
