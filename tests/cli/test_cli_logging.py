@@ -68,6 +68,9 @@ def test_log_format_json_one_object_per_line_with_the_backtrace(
     assert all({"ts", "level", "logger", "pid", "msg"} <= rec.keys() for rec in records)
     msgs = [rec["msg"] for rec in records]
     assert f"start jid={ok.jid} class=HardWorker queue=default" in msgs
+    [done] = [rec for rec in records if rec["msg"].startswith(f"done jid={ok.jid} ")]
+    assert (done["jid"], done["class"], done["queue"]) == (ok.jid, "HardWorker", "default")
+    assert isinstance(done["ms"], float)
     [fail] = [rec for rec in records if rec["msg"].startswith(f"fail jid={failing.jid} ")]
     assert (fail["jid"], fail["class"], fail["queue"]) == (failing.jid, "FailingJob", "default")
     assert "\n" not in fail["msg"] and fail["msg"].endswith("-> discard")

@@ -142,8 +142,10 @@ class JobLog:
     applies from the next turn. A job's done line is written only if its start line was.
     """
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, source: str = __file__) -> None:
         self.logger = logger
+        #: The records' ``pathname`` (the processor passes its own file).
+        self.source = source
         #: The writer chosen for the current loop turn, False if INFO is off; None: not chosen
         #: yet, call :meth:`choose`.
         self.chosen: LineWriter | Literal[False] | None = None
@@ -222,7 +224,7 @@ class JobLog:
     def _make_template(self) -> dict[str, Any]:
         self._thread = threading.get_ident()
         record = self.logger.makeRecord(
-            self.logger.name, logging.INFO, __file__, 0, "", (), None, "process"
+            self.logger.name, logging.INFO, self.source, 0, "", (), None, "process"
         )
         template = dict(record.__dict__)
         if template.get("process") is not None:
@@ -361,8 +363,9 @@ class FastFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record (``--log-format json``): ``ts`` (ISO 8601, UTC), ``level``,
-    ``logger``, ``pid``, ``msg``; a ``fail`` line adds ``jid``, ``class``, ``queue`` and
-    ``backtrace`` (a list, so ``msg`` is only the first line); a logged exception adds ``exc``."""
+    ``logger``, ``pid``, ``msg``; a job's lines add ``jid``, ``class``, ``queue`` (``done``:
+    ``ms``; ``fail``: ``backtrace``, a list, so ``msg`` is only the first line); a logged
+    exception adds ``exc``."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -374,6 +377,8 @@ class JsonFormatter(logging.Formatter):
             "pid": os.getpid(),
             "msg": message,
         }
+        if record.msg in (START, DONE) and isinstance(record.args, tuple):
+            out.update(zip(("jid", "class", "queue", "ms"), record.args, strict=False))
         for attr, key in (("jid", "jid"), ("job_class", "class"), ("queue", "queue")):
             value = getattr(record, attr, None)
             if value is not None:

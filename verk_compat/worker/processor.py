@@ -98,7 +98,7 @@ class Processor:
         self.running: Running = {}
         self._next_tid = 0
         self._resolved: dict[str, Resolved] = {}
-        self._log = JobLog(log)
+        self._log = JobLog(log, __file__)
 
     async def process(self, queue: str, inprogress_key: str, raw: bytes) -> bool:
         """Run ``raw`` (already in ``inprogress_key``) to its end.
