@@ -78,3 +78,36 @@ async def test_a_redis_outage_is_not_blamed_on_a_job() -> None:
     assert stalls, capture.messages
     assert all("does a job block the loop" not in m for m in stalls), stalls
     assert "Redis unreachable or too slow" in stalls[0]
+
+
+async def test_a_failed_beat_says_redis_is_unreachable() -> None:
+    """The loop's own warning when a beat cannot be written names Redis, and the return."""
+    capture = Capture()
+    launcher_log = logging.getLogger("verk_compat.worker.launcher")
+    launcher_log.addHandler(capture)
+    server = EmbeddedRedis().start()
+    w = Worker(App(), {"default": 1}, redis_url=server.url, block_timeout=0.2, beat_interval=0.2)
+    task = asyncio.create_task(w.run())
+    try:
+        await asyncio.sleep(0.5)
+        server.stop()
+        for _ in range(50):
+            if any("heartbeat could not be written" in m for m in capture.messages):
+                break
+            await asyncio.sleep(0.1)
+        server = EmbeddedRedis(port=server.port).start()
+        for _ in range(50):
+            if any("Redis reachable again" in m for m in capture.messages):
+                break
+            await asyncio.sleep(0.1)
+        w.stop()
+        await asyncio.wait_for(task, 15)
+    finally:
+        launcher_log.removeHandler(capture)
+        await w.aclose()
+        server.stop()
+    assert any(
+        m.startswith("Redis unreachable: the heartbeat could not be written")
+        for m in capture.messages
+    ), capture.messages
+    assert any(m.startswith("Redis reachable again") for m in capture.messages), capture.messages

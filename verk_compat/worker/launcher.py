@@ -536,7 +536,9 @@ class Worker:
             try:
                 await self._beat()
             except (RedisError, OSError) as exc:
-                log.warning("heartbeat failed (%s); retrying", exc)
+                log.warning(
+                    "Redis unreachable: the heartbeat could not be written (%s); retrying", exc
+                )
                 failed_since = failed_since or time.monotonic()
                 continue
             except Exception:
