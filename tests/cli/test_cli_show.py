@@ -75,3 +75,22 @@ async def test_dead_show_a_python_jobs_backtrace_and_long_error(
         await asyncio.to_thread(run, "dead", "show", str(job.jid), "--json", url=redis_url)
     )
     assert data["backtrace"][0] == tail[0].strip()
+
+
+def test_dead_show_a_verk_entry_plain_text_backtrace(redis_url: str, r: redis.Redis) -> None:
+    """Verk 1.7.3 stores its backtrace as plain text, one frame a line (recorded entries)."""
+    recorded = json.loads((FIXTURES / "verk-1.7.3" / "04-retry-requeued.json").read_text())
+    members = recorded["dead"]["members"]
+    r.zadd(K.dead, {m["text"]: m["score"] for m in members})
+    for member in members:
+        stored = json.loads(member["text"])
+        data = json.loads(run("dead", "show", stored["jid"], "--json", url=redis_url))
+        lines = [ln.strip() for ln in stored["error_backtrace"].splitlines() if ln.strip()]
+        assert data["payload"] == stored and data["backtrace"] == (
+            lines if stored["error_backtrace"] else None
+        )
+    elixir = [m for m in members if "lib/process.ex" in m["text"]]
+    assert elixir
+    jid = json.loads(elixir[0]["text"])["jid"]
+    out = run("dead", "show", jid, url=redis_url)
+    assert "\n  (elixir 1.14.0) lib/process.ex:773: Process.info/2\n" in out

@@ -18,10 +18,23 @@ from redis import Redis
 from verk_compat.api.values import at_time, unreadable_reason
 from verk_compat.codec.backtrace import decode_backtrace
 from verk_compat.codec.job import Job
+from verk_compat.codec.verk import is_verk
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 
-__all__ = ["Base", "JobRecord", "SortedEntry"]
+__all__ = ["Base", "JobRecord", "SortedEntry", "stored_backtrace"]
+
+
+def stored_backtrace(value: str | list[str], *, verk: bool = False) -> list[str]:
+    """An ``error_backtrace`` as lines: any Sidekiq version's encoding, or (``verk``) Verk's
+    plain text, the formatted frames as one string.
+
+    Raises:
+        InvalidJob: a Sidekiq ``value`` in no known encoding.
+    """
+    if verk and isinstance(value, str):
+        return [line.strip() for line in value.splitlines() if line.strip()]
+    return decode_backtrace(value)
 
 
 class Base:
@@ -61,21 +74,14 @@ class JobRecord:
         return [unreadable_reason(self.raw) or "payload: not a job"]
 
     def backtrace(self) -> list[str] | None:
-        """The stored ``error_backtrace`` decoded (any Sidekiq version's encoding; Verk's plain
-        text split into lines), or None if there is none.
+        """The stored ``error_backtrace`` decoded (:func:`stored_backtrace`), or None if there
+        is none (or the payload is not a Sidekiq job: see :func:`stored_backtrace`).
 
         Raises:
-            InvalidJob: the value is none of these encodings.
+            InvalidJob: the value is in no known encoding.
         """
         value = None if self.job is None else self.job.error_backtrace
-        if not value:
-            return None
-        try:
-            return decode_backtrace(value)
-        except InvalidJob:
-            if "\n" in value:  # Verk's plain text, one frame a line
-                return [line.strip() for line in value.splitlines() if line.strip()]
-            raise
+        return stored_backtrace(value, verk=is_verk(self.raw)) if value else None
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON-ready fields (the ``raw`` payload as text included; ``unreadable`` lists
