@@ -20,8 +20,11 @@ K = Keys()
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_burst(redis_url: str, tmp_path: Path, app: str, *args: str) -> str:
+def run_burst(
+    redis_url: str, tmp_path: Path, app: str, *args: str, env_extra: dict[str, str] | None = None
+) -> str:
     env = {**os.environ, "WORKER_OUT": str(tmp_path / "out.jsonl"), "PYTHONPATH": str(ROOT)}
+    env.update(env_extra or {})
     cmd = [sys.executable, "-c", "from verk_compat.cli import main; main()", "worker", app]
     cmd += ["--redis-url", redis_url, "--burst", *args]
     log_path = tmp_path / "worker.log"
@@ -55,6 +58,19 @@ def test_no_log_config_keeps_the_users_handlers_files_lines_and_context(
     )
     assert fail, text
     assert re.fullmatch(r"    .*/tests/support/logging_app\.py:\d+:in `boom'", fail[1])
+
+
+def test_default_logging_keeps_file_line_and_thread_for_the_users_handlers(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """With the CLI's own logging, a handler the user adds later showed ``(unknown file):0``
+    and thread ``None``: the CLI switched off logging's caller and thread lookup globally."""
+    job = Job.new("UserJob", [8])
+    push(r, job)
+    hook = {"LOGGING_APP_HOOK": "1"}
+    text = run_burst(redis_url, tmp_path, "tests.support.logging_app:app", env_extra=hook)
+    assert re.search(r"^HOOK logging_app\.py:\d+ verk-job-\d+ user line 8$", text, re.M), text
+    assert re.search(r" pid=\d+ INFO: user line 8$", text, re.M), text  # the CLI's own line
 
 
 def test_log_format_json_one_object_per_line_with_the_backtrace(

@@ -2,16 +2,20 @@
 
 Its format shows the file, line and thread of each record and a request id that a logging
 filter reads from a context variable, which a server middleware sets around every job.
-``UserJob`` (sync) logs one line; ``Boom`` raises.
+``UserJob`` (sync) logs one line; ``Boom`` raises. With ``LOGGING_APP_HOOK`` set, a startup
+hook (run after the CLI set up its own logging) adds a handler of the user's to ``userapp``
+whose lines start with ``HOOK`` and show the file, line and thread.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 
 from verk_compat.worker.app import App
+from verk_compat.worker.lifecycle import ProcessContext
 from verk_compat.worker.middleware import JobContext, Next
 
 app = App()
@@ -39,6 +43,16 @@ async def request_id(ctx: JobContext, call_next: Next) -> None:
 
 
 app.middleware.append(request_id)
+
+
+@app.on_startup
+def user_handler(_context: ProcessContext) -> None:
+    if os.environ.get("LOGGING_APP_HOOK"):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(
+            logging.Formatter("HOOK %(filename)s:%(lineno)d %(threadName)s %(message)s")
+        )
+        log.addHandler(handler)
 
 
 @app.job("UserJob")
