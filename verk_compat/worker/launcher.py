@@ -8,9 +8,8 @@ A second SIGINT exits at once; the in-progress lists keep the jobs for orphan re
 TTIN logs the running jobs and every task and thread stack (:mod:`verk_compat.worker.signals`).
 
 A worker built from a URL gets a Redis client that cannot hang on a half-open connection
-(:func:`client_options`): a socket timeout a few seconds longer than the ``BLMOVE`` block timeout,
-TCP keepalive and a health check (PING) on a connection idle for a while. Options in the URL's
-query string win; a client handed in is used as it is.
+(:mod:`verk_compat.worker.redis_client`), and a thread that keeps its process hash alive while
+a job blocks the event loop (:mod:`verk_compat.worker.keepalive`).
 
 Queues can be added, removed, paused and resumed while the worker runs (Verk's dynamic queues):
 :meth:`Worker.add_queue`, :meth:`Worker.remove_queue`, :meth:`Worker.pause_queue`,
@@ -33,14 +32,10 @@ import logging
 import os
 import random
 import signal
-import threading
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
-import redis as _sync_redis
-import redis.asyncio.connection as _aconn
-import redis.connection as _sconn
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -55,10 +50,16 @@ from verk_compat.worker.counters import Stats
 from verk_compat.worker.cron import POLL_INTERVAL, CronPoller, CronStore
 from verk_compat.worker.events import Event, QueuePaused, QueueRunning
 from verk_compat.worker.fetch import Acker, Fetcher
-from verk_compat.worker.heartbeat import Heartbeat, make_identity, stall_warning
+from verk_compat.worker.heartbeat import Heartbeat, make_identity
+from verk_compat.worker.keepalive import KeepAlive
 from verk_compat.worker.manager import Manager, cancel_and_wait
 from verk_compat.worker.orphans import recover_orphans
 from verk_compat.worker.processor import Processor
+from verk_compat.worker.redis_client import (
+    SOCKET_TIMEOUT_MARGIN,
+    check_socket_timeout,
+    client_options,
+)
 from verk_compat.worker.scheduler import Scheduler
 from verk_compat.worker.sync_pool import SyncPool
 from verk_compat.worker.timeouts import check_timeout
@@ -67,72 +68,6 @@ from verk_compat.worker.waiter import Waiter
 __all__ = ["SOCKET_TIMEOUT_MARGIN", "Worker", "client_options"]
 
 log = logging.getLogger(__name__)
-
-#: Seconds the socket timeout exceeds the blocking fetch's timeout (a BLMOVE answers after
-#: ``block_timeout``; a reply later than this margin means the connection is dead).
-SOCKET_TIMEOUT_MARGIN = 5.0
-
-
-def client_options(block_timeout: float) -> dict[str, Any]:
-    """The worker's Redis client options for a ``block_timeout`` second ``BLMOVE``.
-
-    No automatic retries: a command whose reply is lost must surface as an error, so that the
-    manager reconciles its in-progress list (a silently retried fetch would strand jobs until
-    the next periodic reconcile).
-    """
-    return {
-        "socket_timeout": block_timeout + SOCKET_TIMEOUT_MARGIN,
-        "socket_connect_timeout": SOCKET_TIMEOUT_MARGIN,
-        "socket_keepalive": True,
-        "health_check_interval": 30,
-        "retry_on_timeout": False,
-    }
-
-
-def _check_timeout(redis: Redis, block_timeout: float) -> None:
-    """Warn if the client would time out every blocking fetch."""
-    timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
-    if isinstance(timeout, int | float) and timeout <= block_timeout:
-        log.warning(
-            "the Redis client's socket_timeout (%ss) is not above the blocking fetch's %ss: "
-            "every BLMOVE on an empty queue will time out; use socket_timeout=%s",
-            timeout,
-            block_timeout,
-            block_timeout + SOCKET_TIMEOUT_MARGIN,
-        )
-
-
-#: The sync connection class matching each async one (for the keep-alive thread's client).
-_SYNC_CONNECTION: dict[type[Any], type[Any]] = {
-    _aconn.Connection: _sconn.Connection,
-    _aconn.SSLConnection: _sconn.SSLConnection,
-    _aconn.UnixDomainSocketConnection: _sconn.UnixDomainSocketConnection,
-}
-#: Connection options the keep-alive thread's client copies from the worker's client.
-_SYNC_OPTIONS = ("host", "port", "db", "username", "password", "path", "credential_provider")
-
-
-def keepalive_client(redis: Redis) -> _sync_redis.Redis | None:
-    """A small sync client to the same server as ``redis`` (None if its connection kind is not
-    a plain TCP, TLS or Unix socket one, e.g. Sentinel)."""
-    pool = redis.connection_pool
-    cls = _SYNC_CONNECTION.get(pool.connection_class)
-    if cls is None:
-        return None
-    options = {
-        k: v
-        for k, v in pool.connection_kwargs.items()
-        if k in _SYNC_OPTIONS or (k.startswith("ssl_") and cls is _sconn.SSLConnection)
-    }
-    timeout = SOCKET_TIMEOUT_MARGIN
-    sync_pool = _sync_redis.ConnectionPool(
-        connection_class=cls,
-        max_connections=1,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        **options,
-    )
-    return _sync_redis.Redis(connection_pool=sync_pool)
 
 
 class Worker:
@@ -173,7 +108,7 @@ class Worker:
         self.queues = dict(queues)
         if redis is None:
             redis = async_client(redis_url, **client_options(block_timeout))
-        _check_timeout(redis, block_timeout)
+        check_socket_timeout(redis, block_timeout)
         self.redis = redis
         self.keys = Keys(namespace)
         self.burst = burst
@@ -222,11 +157,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._interrupts = 0
         self.heartbeat_ttl = heartbeat_ttl
-        #: ``time.monotonic()`` of the last heartbeat that reached Redis (read by the thread).
-        self._last_beat = time.monotonic()
-        #: Why the loop's last beat failed (None after a beat that worked; read by the thread).
-        self._beat_error: BaseException | None = None
-        self._keepalive_stop = threading.Event()
+        key = self.keys.process(self.identity)
+        self.keepalive = KeepAlive(self.identity, key, heartbeat_ttl, beat_interval)
 
     @property
     def busy(self) -> int:
@@ -258,7 +190,7 @@ class Worker:
 
     async def _run(self) -> None:
         await self._first_beat()
-        self._start_keepalive()
+        self.keepalive.start(self.redis)
         await self._recover()
         self._acker_task = self._spawn(self.acker.run())
         background = [
@@ -406,7 +338,7 @@ class Worker:
 
     async def _shutdown(self, fetchers: list[asyncio.Task[Any]], background: list[Any]) -> None:
         log.info("shutting down %s: %d jobs in flight", self.identity, self.busy)
-        self._keepalive_stop.set()
+        self.keepalive.stop()
         self.quiet = True
         for manager in self.managers.values():
             manager.stop()
@@ -441,10 +373,9 @@ class Worker:
         try:
             signal_name = await self.heartbeat.beat(self.busy, self.quiet, self.processor.running)
         except (RedisError, OSError) as exc:
-            self._beat_error = exc
+            self.keepalive.beat_error = exc
             raise
-        self._last_beat = time.monotonic()
-        self._beat_error = None
+        self.keepalive.beaten()
         if signal_name is not None:
             _signals.dispatch(signal_name, self)
 
@@ -473,61 +404,6 @@ class Worker:
                     "Redis unreachable at start (%s); retrying in %.1fs", exc, backoff.delay
                 )
                 await backoff.sleep()
-
-    def _start_keepalive(self) -> None:
-        """Start the keep-alive thread (see :meth:`_keep_alive`)."""
-        if self._keepalive_stop.is_set():
-            return
-        client = keepalive_client(self.redis)
-        if client is None:
-            log.info("no keep-alive thread for this Redis client; the heartbeat runs on the loop")
-            return
-        name = f"verk-keepalive-{self.identity}"
-        args = (client, asyncio.get_running_loop())
-        threading.Thread(target=self._keep_alive, args=args, name=name, daemon=True).start()
-
-    def _keep_alive(self, client: _sync_redis.Redis, loop: asyncio.AbstractEventLoop) -> None:
-        """Keep the process hash alive while the event loop is stalled.
-
-        The heartbeat runs on the event loop; an ``async def`` job that blocks the loop (CPU
-        work, a sync call) for longer than the TTL would let the hash expire while this process
-        still runs its jobs, and another process's orphan recovery would requeue them: they would
-        run twice. Like Sidekiq's heartbeat thread, this thread extends the TTL (``EXPIRE``,
-        which never recreates an expired hash) whenever the last beat is older than
-        ``min(2 beats, TTL/2)``, and warns once per stall. ``beat`` and ``busy`` are not updated
-        meanwhile, so Sidekiq Web shows the stall. A job holding the GIL (a C extension that
-        does not release it) stops this thread too. Before it warns, the thread asks the loop to
-        run a callback: if the loop answers, nothing blocks it and the warning says Redis was
-        unreachable or too slow for the beat (with the beat's last error), not a job.
-        """
-        ttl = self.heartbeat_ttl
-        period = min(self.beat_interval, ttl / 4)
-        stall = min(2 * self.beat_interval, ttl / 2)
-        key = self.keys.process(self.identity)
-        warned = False
-        try:
-            while not self._keepalive_stop.wait(period):
-                late = time.monotonic() - self._last_beat
-                if late < stall:
-                    warned = False
-                    continue
-                try:
-                    alive = client.expire(key, ttl)
-                except (RedisError, OSError):
-                    continue  # Redis unreachable: nobody can steal the jobs either
-                if not warned:
-                    warned = True
-                    answers = _loop_answers(loop, timeout=min(1.0, period))
-                    message = stall_warning(
-                        late,
-                        self.identity,
-                        loop_answers=answers,
-                        error=self._beat_error,
-                        alive=bool(alive),
-                    )
-                    log.warning("%s", message)
-        finally:
-            client.close()
 
     async def _heartbeat_loop(self) -> None:
         failed_since: float | None = None
@@ -561,13 +437,3 @@ class Worker:
         """Close the Redis connection pool."""
         with contextlib.suppress(RedisError, OSError):
             await self.redis.aclose()
-
-
-def _loop_answers(loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
-    """Whether ``loop`` runs a callback sent from this thread within ``timeout`` seconds."""
-    answered = threading.Event()
-    try:
-        loop.call_soon_threadsafe(answered.set)
-    except RuntimeError:
-        return False  # the loop is closed
-    return answered.wait(timeout)
