@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from verk_compat.codec.job import Job
 from verk_compat.errors import UnsupportedArgument
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "RubyModule",
     "Symbol",
     "deserialize",
+    "display_class",
+    "rails_class",
     "serialize",
 ]
 
@@ -98,6 +101,22 @@ class RubyModule:
     """A Ruby Module or Class passed by name (``Math``, ``User``)."""
 
     name: str
+
+
+def rails_class(job: Job) -> str | None:
+    """The Rails class of a wrapper payload: ``args[0].job_class``, else ``wrapped``."""
+    args = job.args
+    if args and isinstance(args[0], dict) and isinstance(args[0].get("job_class"), str):
+        return str(args[0]["job_class"])
+    return job.wrapped
+
+
+def display_class(job: Job) -> str:
+    """The name logs show: the Rails class for a wrapper payload, else ``class``."""
+    name = job.class_name
+    if name in WRAPPERS:
+        return rails_class(job) or name
+    return name
 
 
 # -- Ruby -> Python ------------------------------------------------------------------------------

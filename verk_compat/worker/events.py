@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from verk_compat.codec.activejob import display_class
 from verk_compat.codec.job import Job
 
 __all__ = [
@@ -40,6 +41,11 @@ class JobStarted:
     queue: str
     started_at: float
 
+    @property
+    def class_name(self) -> str:
+        """The job's class as logs name it (the Rails class of an ActiveJob wrapper)."""
+        return display_class(self.job)
+
 
 @dataclass(frozen=True, slots=True)
 class JobFinished:
@@ -49,6 +55,11 @@ class JobFinished:
     queue: str
     started_at: float
     finished_at: float
+
+    @property
+    def class_name(self) -> str:
+        """The job's class as logs name it (the Rails class of an ActiveJob wrapper)."""
+        return display_class(self.job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,11 @@ class JobFailed:
     started_at: float
     failed_at: float
     exception: BaseException
+
+    @property
+    def class_name(self) -> str:
+        """The job's class as logs name it (the Rails class of an ActiveJob wrapper)."""
+        return display_class(self.job)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,11 +38,13 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from verk_compat.codec.activejob import WRAPPERS
 from verk_compat.codec.job import Job, Profile, now
 from verk_compat.codec.verk import VerkJob
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
 from verk_compat.lua import dead_trim, script
+from verk_compat.worker.activejob import display_class, is_active_job, resolve_active_job
 from verk_compat.worker.app import App, Resolved, UnknownJob
 from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.counters import Stats
@@ -122,8 +124,9 @@ class Processor:
             # The level check and the way lines are written are settled once per loop turn.
             jlog = self._log
             write = jlog.chosen or jlog.choose()
+            name = display_class(job)  # an ActiveJob's Rails class, not the wrapper
             if write:
-                write(started, START, (job.jid, job.class_name, queue))
+                write(started, START, (job.jid, name, queue))
             events = self.app.events
             if events:
                 events.emit(JobStarted(job, queue, started))
@@ -162,7 +165,7 @@ class Processor:
                 finished = started + ms / 1000
                 # Chosen again (the job may have spanned loop turns), if the start was written.
                 if write and (write := jlog.chosen or jlog.choose()):
-                    write(finished, DONE, (job.jid, job.class_name, queue, ms))
+                    write(finished, DONE, (job.jid, name, queue, ms))
                 if emit:
                     events.emit(JobFinished(job, queue, started, finished))
             return True
@@ -183,6 +186,9 @@ class Processor:
             if function is not None:
                 return self.app.resolve(job.class_name, function)
         name = job.class_name
+        if name in WRAPPERS and is_active_job(self.app, job):
+            # Per job: the Rails class is inside the payload (never cached by wrapper name).
+            return resolve_active_job(self.app, job)
         resolved = self._resolved.get(name)
         if resolved is None:
             resolved = self.app.resolve(name)
@@ -255,7 +261,7 @@ class Processor:
         fetched = Job.decode(raw)
         decision = self._decide(fetched, queue, exc, resolved)
         outcome = type(decision).__name__.lower() if decision else "dead (as fetched)"
-        log_failure(log, job.jid, job.class_name, queue, started, exc, outcome)
+        log_failure(log, job.jid, display_class(job), queue, started, exc, outcome)
         if decision is None:
             stamp = now()
             keys = [inprogress_key, self.keys.dead]
