@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from verk_compat.codec.activejob import (
     GlobalID,
     IndifferentHash,
     RubyModule,
+    RubyRange,
     Symbol,
     deserialize,
     iso8601_ns,
@@ -116,3 +118,36 @@ def test_iso8601_like_ruby() -> None:
     assert iso8601_ns(dt.datetime(2024, 1, 2, 3, 4, 5, 7, UTC)) == "2024-01-02T03:04:05.000007000Z"
     minus = dt.timezone(-dt.timedelta(hours=5, minutes=30))
     assert iso8601_ns(dt.datetime(2024, 1, 2, tzinfo=minus)).endswith("-05:30")
+
+
+# Rails 7.1+ serializers (not in Debian's Rails 6.1): the shapes of their ``serialize`` methods.
+RANGE = "ActiveJob::Serializers::RangeSerializer"
+BIGDECIMAL = "ActiveJob::Serializers::BigDecimalSerializer"
+
+
+def test_rails_71_range_and_bigdecimal_decode() -> None:
+    date = {"_aj_serialized": SER + "DateSerializer", "value": "2024-01-02"}
+    arguments = [
+        {"_aj_serialized": RANGE, "begin": 1, "end": 5, "exclude_end": True},
+        {"_aj_serialized": RANGE, "begin": date, "end": None, "exclude_end": False},
+        {"_aj_serialized": BIGDECIMAL, "value": "0.15e1"},
+    ]
+    args, _ = deserialize(arguments)
+    assert args == [
+        RubyRange(1, 5, True), RubyRange(dt.date(2024, 1, 2), None, False), Decimal("1.5"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"_aj_serialized": BIGDECIMAL, "value": "abc"}, "'abc' is not a decimal"),
+        ({"_aj_serialized": BIGDECIMAL, "value": 1.5}, "unreadable BigDecimalSerializer"),
+        ({"_aj_serialized": RANGE, "begin": 1, "end": {"_aj_serialized": "X"}, "exclude_end": 1},
+         r"arguments\[0\]: unreadable RangeSerializer: end: no Python form for X"),
+        ({"_aj_serialized": RANGE, "begin": 1, "end": 2, "exclude_end": "no"}, "exclude_end"),
+    ],
+)  # fmt: skip
+def test_bad_rails_71_values_are_named(value: Any, message: str) -> None:
+    with pytest.raises(UnsupportedArgument, match=message):
+        deserialize([value])

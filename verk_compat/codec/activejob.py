@@ -25,15 +25,18 @@ Duration                   ``timedelta`` (its seconds; calendar parts are not ke
 Module / Class             :class:`RubyModule`
 GlobalID record            :class:`GlobalID`
 BigDecimal (Rails 6.1)     a ``str`` such as ``"1.5"`` (what Rails 6.1 writes)
+BigDecimal (Rails 7.1+)    ``Decimal`` (read only: Rails 6.1 has no such serializer)
+Range (Rails 7.1+)         :class:`RubyRange` (read only, for the same reason)
 =========================  =====================================================
 
-Anything else (a custom serializer, a Range) raises :class:`~verk_compat.errors.
+Anything else (an app's custom serializer, say) raises :class:`~verk_compat.errors.
 UnsupportedArgument` naming the value's path: never a silent guess. Pure code; touches no key.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +51,7 @@ __all__ = [
     "GlobalID",
     "IndifferentHash",
     "RubyModule",
+    "RubyRange",
     "Symbol",
     "deserialize",
     "display_class",
@@ -119,6 +123,15 @@ def display_class(job: Job) -> str:
     return name
 
 
+@dataclass(frozen=True, slots=True)
+class RubyRange:
+    """A Ruby Range (``1..5``, ``1...5``; ``None`` for an endless side), as Rails 7.1+ writes it."""
+
+    begin: Any
+    end: Any
+    exclude_end: bool
+
+
 # -- Ruby -> Python ------------------------------------------------------------------------------
 
 
@@ -178,6 +191,24 @@ def _duration(value: dict[str, Any]) -> _dt.timedelta:
     return _dt.timedelta(seconds=value["value"])
 
 
+def _decimal(value: dict[str, Any]) -> decimal.Decimal:
+    text = value["value"]
+    if not isinstance(text, str):
+        raise TypeError("a BigDecimal value is a string")
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+
+
+def _range(value: dict[str, Any]) -> RubyRange:
+    begin = _value(value["begin"], "begin")
+    end = _value(value["end"], "end")
+    if not isinstance(value["exclude_end"], bool):
+        raise TypeError("exclude_end is not a boolean")
+    return RubyRange(begin, end, value["exclude_end"])
+
+
 _READERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "SymbolSerializer": lambda v: Symbol(v["value"]),
     "TimeSerializer": _time,
@@ -186,6 +217,8 @@ _READERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "DateSerializer": lambda v: _dt.date.fromisoformat(v["value"]),
     "DurationSerializer": _duration,
     "ModuleSerializer": lambda v: RubyModule(v["value"]),
+    "BigDecimalSerializer": _decimal,
+    "RangeSerializer": _range,
 }
 
 
