@@ -61,6 +61,10 @@ def test_sidekiq8_profile_writes_the_new_wrapper_and_rails_71_times() -> None:
     assert data["arguments"] == [{"kw": 2, "_aj_ruby2_keywords": ["kw"]}]
 
 
+def test_wrapper_can_be_chosen() -> None:
+    assert plan("MyJob", (), {}, profile="sidekiq7", wrapper=NEW_WRAPPER).wrapper == NEW_WRAPPER
+
+
 def test_wait_until_and_options() -> None:
     until = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     p = plan("MyJob", (), {}, profile="sidekiq7", queue="q", priority=4, wait_until=until)
@@ -74,6 +78,7 @@ def test_wait_until_and_options() -> None:
         ({"wait": 1, "wait_until": 2.0}, "not both"),
         ({"wait_until": dt.datetime(2030, 1, 1)}, "aware"),
         ({"queue": ""}, "queue"),
+        ({"wrapper": "MyWrapper"}, "wrapper must be one of"),
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, Any], error: str) -> None:

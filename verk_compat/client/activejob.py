@@ -11,8 +11,8 @@
 
 The wrapper follows the client's profile: ``ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper``
 for ``sidekiq6``/``sidekiq7`` (Rails' adapter and Sidekiq <= 7.3), ``Sidekiq::ActiveJob::Wrapper``
-for ``sidekiq8``. ``sidekiq8`` also writes what Rails 7.1+ writes: ``enqueued_at`` with
-nanosecond digits and ``scheduled_at``; older Rails ignore ``scheduled_at``.
+for ``sidekiq8``; ``set(wrapper=...)`` picks either. ``sidekiq8`` also writes what Rails 7.1+
+writes: ``enqueued_at`` with nanosecond digits, and ``scheduled_at`` (older Rails ignore it).
 
 :class:`RailsJob` uses a :class:`~verk_compat.client.client.Client`, :class:`AsyncRailsJob` an
 :class:`~verk_compat.client.async_client.AsyncClient`. Keys written: those of the client's
@@ -29,7 +29,7 @@ from typing import Any
 
 from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
-from verk_compat.codec.activejob import NEW_WRAPPER, OLD_WRAPPER, iso8601_ns, serialize
+from verk_compat.codec.activejob import NEW_WRAPPER, OLD_WRAPPER, WRAPPERS, iso8601_ns, serialize
 from verk_compat.codec.job import Profile, now
 from verk_compat.errors import InvalidJob
 
@@ -64,18 +64,22 @@ def plan(
     locale: str = "en",
     timezone: str | None = "UTC",
     job_id: str | None = None,
+    wrapper: str | None = None,
     clock: float | None = None,
 ) -> Enqueue:
     """The payload Rails' adapter would push for ``job_class.set(...).perform_later(...)``.
 
     Raises:
-        InvalidJob: an empty class or queue, or both ``wait`` and ``wait_until``.
+        InvalidJob: an empty class or queue, both ``wait`` and ``wait_until``, or a ``wrapper``
+            that is not one of the two wrapper names.
         UnsupportedArgument: an argument Rails could not read back, named by its path.
     """
     if not job_class or not queue:
         raise InvalidJob("an ActiveJob needs a job class and a queue name")
     if wait is not None and wait_until is not None:
         raise InvalidJob("give wait or wait_until, not both")
+    if wrapper is not None and wrapper not in WRAPPERS:
+        raise InvalidJob(f"wrapper must be one of {sorted(WRAPPERS)}, not {wrapper!r}")
     stamp = now() if clock is None else clock
     at = _at(stamp, wait, wait_until)
     rails71 = profile == "sidekiq8"
@@ -96,7 +100,7 @@ def plan(
     if rails71:
         scheduled = None if at is None else iso8601_ns(_dt.datetime.fromtimestamp(at, _dt.UTC))
         job_data["scheduled_at"] = scheduled
-    wrapper = NEW_WRAPPER if rails71 else OLD_WRAPPER
+    wrapper = wrapper or (NEW_WRAPPER if rails71 else OLD_WRAPPER)
     return Enqueue(wrapper, [job_data], queue, job_class, job_data["job_id"], at)
 
 
@@ -119,6 +123,7 @@ class _Options:
     wait_until: _dt.datetime | float | None = None
     locale: str = "en"
     timezone: str | None = "UTC"
+    wrapper: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +136,11 @@ class RailsJob:
 
     def set(self, **options: Any) -> RailsJob:
         """A copy with ``queue``, ``priority``, ``wait``, ``wait_until``, ``locale``,
-        ``timezone`` set (Rails' ``MyJob.set(...)``)."""
+        ``timezone`` (Rails' ``MyJob.set(...)``) or ``wrapper`` (the profile's by default) set.
+
+        Raises:
+            TypeError: an unknown option name.
+        """
         return dataclasses.replace(self, options=dataclasses.replace(self.options, **options))
 
     def perform_later(self, *args: Any, **kwargs: Any) -> str:
@@ -185,4 +194,5 @@ def _plan(
         wait_until=options.wait_until,
         locale=options.locale,
         timezone=options.timezone,
+        wrapper=options.wrapper,
     )
