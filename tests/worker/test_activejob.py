@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from tests.support.replies import zmembers
+from tests.support.replies import zmembers, zscored
 from verk_compat.codec.activejob import NEW_WRAPPER, OLD_WRAPPER, Symbol, display_class
 from verk_compat.codec.job import Job
 from verk_compat.errors import UnknownJob, UnsupportedArgument
@@ -182,3 +183,23 @@ async def test_unmappable_argument_fails_into_retry_naming_value_and_rails_class
     assert entry["args"][0]["arguments"][1] == bad  # kept as Rails wrote it
     assert [f.class_name for f in failed] == ["MyJob"]
     assert any("class=MyJob" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_retry_in_of_the_rails_class_registration_applies(
+    r: redis.Redis, redis_url: str
+) -> None:
+    app = App()
+    calls: list[str] = []
+
+    def later(count: int, exc: BaseException, job: Job) -> int:
+        calls.append(type(exc).__name__)
+        return 5000
+
+    @app.job("MyJob", retry_in=later)
+    def my_job(*args: Any) -> None:
+        raise RuntimeError("no")
+
+    r.lpush(K.queue("default"), wrapper_payload([1]))
+    await run_until(fast_worker(app, redis_url), lambda: r.zcard(K.retry) == 1)
+    ((_, score),) = zscored(r, K.retry)
+    assert calls == ["RuntimeError"] and score > time.time() + 4000
