@@ -11,12 +11,15 @@ import pytest
 import redis
 
 from tests.support.replies import zscored
-from verk_compat.client.activejob import RailsJob, plan
+from verk_compat.client.activejob import AsyncRailsJob, RailsJob, plan
 from verk_compat.client.client import Client
 from verk_compat.codec.activejob import NEW_WRAPPER, OLD_WRAPPER, Symbol
 from verk_compat.codec.job import Job
+from verk_compat.devtools.testing import FakeAsyncClient, FakeClient
 from verk_compat.errors import InvalidJob, UnsupportedArgument
 from verk_compat.keys import Keys
+from verk_compat.worker.activejob import current_job
+from verk_compat.worker.app import App
 
 K = Keys()
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -107,3 +110,24 @@ def test_perform_later_pushes_the_wrapper_payload(r: redis.Redis, redis_url: str
     assert scheduled.args[0]["job_id"] == later and scheduled.enqueued_at is None
     assert scheduled.created_at is not None
     assert score == pytest.approx(scheduled.created_at + 60, abs=1)
+
+
+def test_rails_jobs_run_inline_with_the_testing_client() -> None:
+    app = App()
+    seen: list[Any] = []
+
+    @app.job("MyJob")
+    def my_job(n: int, sym: Symbol, *, when: dt.date) -> None:
+        seen.append((n, sym, when, current_job().queue_name))
+
+    fake = FakeClient(app, mode="inline")
+    RailsJob(fake, "MyJob").set(queue="low").perform_later(1, Symbol("s"), when=dt.date(2024, 1, 2))
+    assert seen == [(1, Symbol("s"), dt.date(2024, 1, 2), "low")]
+    assert isinstance(seen[0][1], Symbol)
+
+
+async def test_async_rails_job_with_the_fake_async_client() -> None:
+    fake = FakeAsyncClient()
+    job_id = await AsyncRailsJob(fake, "MyJob").set(wait=30).perform_later("x")
+    ((_, job),) = fake.scheduled()
+    assert job.args[0]["job_id"] == job_id and job.wrapped == "MyJob"

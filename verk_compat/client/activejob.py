@@ -25,17 +25,44 @@ import dataclasses
 import datetime as _dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from verk_compat.client.async_client import AsyncClient
-from verk_compat.client.client import Client
+from verk_compat.client.planner import At, Planner
 from verk_compat.codec.activejob import NEW_WRAPPER, OLD_WRAPPER, WRAPPERS, iso8601_ns, serialize
 from verk_compat.codec.job import Profile, now
 from verk_compat.errors import InvalidJob
 
-__all__ = ["AsyncRailsJob", "Enqueue", "RailsJob", "plan"]
+__all__ = ["AsyncEnqueuer", "AsyncRailsJob", "Enqueue", "RailsJob", "SyncEnqueuer", "plan"]
 
 Wait = float | int | _dt.timedelta
+
+
+class SyncEnqueuer(Protocol):
+    """What :class:`RailsJob` needs: a :class:`~verk_compat.client.client.Client` (or the
+    testing ``FakeClient``)."""
+
+    planner: Planner
+
+    def enqueue(self, class_name: str, args: Any = ..., *, queue: str = ..., **o: Any) -> str: ...
+
+    def schedule(
+        self, class_name: str, args: Any = ..., *, at: At, queue: str = ..., **o: Any
+    ) -> str: ...
+
+
+class AsyncEnqueuer(Protocol):
+    """What :class:`AsyncRailsJob` needs: an :class:`~verk_compat.client.async_client.
+    AsyncClient` (or the testing ``FakeAsyncClient``)."""
+
+    planner: Planner
+
+    async def enqueue(
+        self, class_name: str, args: Any = ..., *, queue: str = ..., **o: Any
+    ) -> str: ...
+
+    async def schedule(
+        self, class_name: str, args: Any = ..., *, at: At, queue: str = ..., **o: Any
+    ) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +157,7 @@ class _Options:
 class RailsJob:
     """A Rails job class to enqueue through a sync :class:`Client` (returns the job_id)."""
 
-    client: Client
+    client: SyncEnqueuer
     job_class: str
     options: _Options = _Options()
 
@@ -157,7 +184,7 @@ class RailsJob:
 class AsyncRailsJob:
     """A Rails job class to enqueue through an :class:`AsyncClient` (returns the job_id)."""
 
-    client: AsyncClient
+    client: AsyncEnqueuer
     job_class: str
     options: _Options = _Options()
 

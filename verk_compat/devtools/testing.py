@@ -13,7 +13,8 @@ planner (:class:`~verk_compat.client.planner.Planner`): the same argument checks
 * ``mode="inline"`` runs each job at once, scheduled ones too, and raises what the job raises.
 
 Jobs run as the worker runs them (:func:`perform`): the payload bytes decoded, the class
-resolved through the app's registry only (Verk's ``function`` key included), the server
+resolved through the app's registry only (Verk's ``function`` key included; an ActiveJob
+wrapper through its Rails class, :mod:`verk_compat.worker.activejob`), the server
 middleware chain around the call. Retries do not apply: a failure is raised to the test.
 
 Keys touched: none (no Redis at all).
@@ -37,6 +38,7 @@ from verk_compat.client.planner import (
     options_of,
 )
 from verk_compat.codec.job import Job, Profile, now
+from verk_compat.worker.activejob import is_active_job, resolve_active_job
 from verk_compat.worker.app import App
 from verk_compat.worker.middleware import JobContext, run_chain
 
@@ -49,7 +51,10 @@ async def perform(app: App, raw: bytes, queue: str | None = None) -> None:
     """Run one payload as the worker's processor does, without Redis; exceptions propagate."""
     job = Job.decode(raw)
     queue = queue or job.queue or "default"
-    resolved = app.resolve(job.class_name, _function(job))
+    if is_active_job(app, job):
+        resolved = resolve_active_job(app, job)  # a Rails job, by its Rails class
+    else:
+        resolved = app.resolve(job.class_name, _function(job))
     ctx = JobContext(job, queue, raw)
 
     async def call() -> None:
