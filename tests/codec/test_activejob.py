@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -151,3 +152,13 @@ def test_rails_71_range_and_bigdecimal_decode() -> None:
 def test_bad_rails_71_values_are_named(value: Any, message: str) -> None:
     with pytest.raises(UnsupportedArgument, match=message):
         deserialize([value])
+
+
+def test_rails_71_time_with_zone_keeps_its_zone() -> None:
+    twz = "ActiveJob::Serializers::TimeWithZoneSerializer"
+    value = {"_aj_serialized": twz, "value": "2024-01-02T04:04:05.000000000+01:00"}
+    (time,), _ = deserialize([{**value, "time_zone": "Europe/Paris"}])
+    assert time == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert isinstance(time.tzinfo, ZoneInfo) and str(time.tzinfo) == "Europe/Paris"
+    with pytest.raises(UnsupportedArgument, match="unknown time zone 'Mars/Olympus'"):
+        deserialize([{**value, "time_zone": "Mars/Olympus"}])

@@ -19,7 +19,8 @@ Ruby                       Python
 Symbol (value or key)      :class:`Symbol` (a ``str``)
 keyword arguments          ``**kwargs`` of the handler
 HashWithIndifferentAccess  :class:`IndifferentHash` (a ``dict``)
-Time, DateTime, TWZ        aware ``datetime`` (microseconds; Ruby keeps ns)
+Time, DateTime, TWZ        aware ``datetime`` (microseconds; Ruby keeps ns); a Rails 7.1+
+                           TimeWithZone in its ``ZoneInfo`` zone
 Date                       ``date``
 Duration                   ``timedelta`` (its seconds; calendar parts are not kept)
 Module / Class             :class:`RubyModule`
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -187,6 +189,18 @@ def _time(value: dict[str, Any]) -> _dt.datetime:
     return _dt.datetime.fromisoformat(value["value"])
 
 
+def _time_with_zone(value: dict[str, Any]) -> _dt.datetime:
+    """Rails 6.1 writes the offset only; 7.1+ adds ``time_zone`` (a tz database name)."""
+    time = _time(value)
+    zone = value.get("time_zone")
+    if zone is None:
+        return time
+    try:
+        return time.astimezone(zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {zone!r}") from None
+
+
 def _duration(value: dict[str, Any]) -> _dt.timedelta:
     return _dt.timedelta(seconds=value["value"])
 
@@ -213,7 +227,7 @@ _READERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "SymbolSerializer": lambda v: Symbol(v["value"]),
     "TimeSerializer": _time,
     "DateTimeSerializer": _time,
-    "TimeWithZoneSerializer": _time,
+    "TimeWithZoneSerializer": _time_with_zone,
     "DateSerializer": lambda v: _dt.date.fromisoformat(v["value"]),
     "DurationSerializer": _duration,
     "ModuleSerializer": lambda v: RubyModule(v["value"]),
