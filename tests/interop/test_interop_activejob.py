@@ -69,13 +69,6 @@ def fast_worker(app: App, redis_url: str) -> Worker:
 
 
 RAILS_ENQUEUES = """
-require "global_id"
-GlobalID.app = "app"
-class Person
-  include GlobalID::Identification
-  attr_reader :id
-  def initialize(id) = @id = id
-end
 MyJob.perform_later(1, "x", {a: 1}, :sym, kw: 2)
 MyJob.set(wait: 5).perform_later("later", at: Time.utc(2024, 1, 2, 3, 4, 5.25r))
 MyJob.set(queue: "critical", priority: 7).perform_later(
@@ -150,7 +143,8 @@ def test_python_perform_later_runs_in_rails_with_ruby_types(
         first = job.perform_later(1, "x", {Symbol("a"): 1}, Symbol("sym"), kw=2)
         job.set(queue="critical", priority=3).perform_later(
             when, dt.date(2024, 1, 2), dt.timedelta(minutes=5), IndifferentHash(k="v"),
-            RubyModule("Math"), [Symbol("a"), None], 2.5, True, opt=Symbol("yes"),
+            RubyModule("Math"), [Symbol("a"), None], 2.5, True, GlobalID("gid://app/Person/42"),
+            opt=Symbol("yes"),
         )  # fmt: skip
         queued = time.time()
         later = job.set(wait=1).perform_later("later")
@@ -173,7 +167,9 @@ def test_python_perform_later_runs_in_rails_with_ruby_types(
         ("Module", "Math"), ("Array", ""),
     ]  # fmt: skip
     assert [a["class"] for a in two["args"][5]["items"]] == ["Symbol", "NilClass"]
-    assert describe(two)[6:] == [("Float", "2.5"), ("TrueClass", "true")]
+    assert describe(two)[6:] == [
+        ("Float", "2.5"), ("TrueClass", "true"), ("Person", "#<Person id=42>"),
+    ]  # fmt: skip
     assert two["kwargs"] == [["Symbol", "opt", {"class": "Symbol", "inspect": ":yes"}]]
     assert (two["queue"], two["priority"]) == ("critical", 3)
     assert describe(lines[later]) == [("String", '"later"')]

@@ -11,6 +11,7 @@ require "sidekiq"
 require "active_job"
 require "active_support/all"
 require "json"
+require "global_id"
 
 OUT_PATH = ENV.fetch("INTEROP_OUT") { raise "set INTEROP_OUT to the output .jsonl path" }
 WRITE_LOCK = Mutex.new
@@ -36,6 +37,18 @@ def describe(value)
   when Array then { "class" => "Array", "items" => value.map { |v| describe(v) } }
   else { "class" => value.class.name, "inspect" => value.inspect }
   end
+end
+
+GlobalID.app = "app"
+
+# A record GlobalID can find: `gid://app/Person/<id>` locates `Person.find(id)`.
+class Person
+  include GlobalID::Identification
+  attr_reader :id
+
+  def initialize(id) = @id = id
+  def self.find(id) = new(id)
+  def inspect = "#<Person id=#{id}>"
 end
 
 class MyJob < ActiveJob::Base
