@@ -177,7 +177,7 @@ class Processor:
         seconds = effective_timeout(resolved.spec.timeout, self.job_timeout)
         if seconds is None:
             return None
-        return Deadline(seconds, f"jid={job.jid} class={job.class_name}")
+        return Deadline(seconds, f"jid={job.jid} class={display_class(job)}")
 
     def _resolve(self, job: Job, raw: bytes) -> Resolved:
         """The registered callable; plain functions are looked up once per class name."""
