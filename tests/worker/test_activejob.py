@@ -203,3 +203,16 @@ async def test_retry_in_of_the_rails_class_registration_applies(
     await run_until(fast_worker(app, redis_url), lambda: r.zcard(K.retry) == 1)
     ((_, score),) = zscored(r, K.retry)
     assert calls == ["RuntimeError"] and score > time.time() + 4000
+
+
+@pytest.mark.parametrize("job_data", [{"job_class": "MyJob"}, "MyJob"])
+def test_job_data_without_arguments_is_an_error_not_an_empty_call(job_data: Any) -> None:
+    app = App()
+    calls: list[Any] = []
+    app.register("MyJob", lambda *a: calls.append(a))
+    payload = json.loads(wrapper_payload([]))
+    payload["args"] = [job_data]
+    job = Job.decode(json.dumps(payload).encode())
+    with pytest.raises(UnsupportedArgument, match=r"not a JSON array|not a serialized job hash"):
+        resolve_active_job(app, job).call(*job.args)
+    assert calls == []

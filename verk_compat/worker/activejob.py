@@ -108,7 +108,7 @@ def decode(name: str, jid: str, job_data: Any) -> tuple[ActiveJobInfo, list[Any]
     """
     if not isinstance(job_data, dict):
         raise UnsupportedArgument(f"{name}: the wrapper's argument is not a serialized job hash")
-    args, kwargs = deserialize(job_data.get("arguments", []))
+    args, kwargs = deserialize(job_data.get("arguments"))  # missing: an error, as in Rails
     executions = job_data.get("executions")
     priority = job_data.get("priority")
     info = ActiveJobInfo(
