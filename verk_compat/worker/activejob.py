@@ -108,7 +108,10 @@ def decode(name: str, jid: str, job_data: Any) -> tuple[ActiveJobInfo, list[Any]
     """
     if not isinstance(job_data, dict):
         raise UnsupportedArgument(f"{name}: the wrapper's argument is not a serialized job hash")
-    args, kwargs = deserialize(job_data.get("arguments"))  # missing: an error, as in Rails
+    arguments = job_data.get("arguments")
+    if not isinstance(arguments, list):  # missing: an error, as in Rails
+        raise UnsupportedArgument(f"{name}: arguments: not a JSON array")
+    args, kwargs = deserialize(arguments)
     executions = job_data.get("executions")
     priority = job_data.get("priority")
     info = ActiveJobInfo(
