@@ -18,7 +18,7 @@ from verk_compat.codec.job import Job
 from verk_compat.devtools.testing import FakeAsyncClient, FakeClient
 from verk_compat.errors import InvalidJob, UnsupportedArgument
 from verk_compat.keys import Keys
-from verk_compat.worker.activejob import current_job
+from verk_compat.worker.activejob import current_job, resolve_active_job
 from verk_compat.worker.app import App
 
 K = Keys()
@@ -131,3 +131,21 @@ async def test_async_rails_job_with_the_fake_async_client() -> None:
     job_id = await AsyncRailsJob(fake, "MyJob").set(wait=30).perform_later("x")
     ((_, job),) = fake.scheduled()
     assert job.args[0]["job_id"] == job_id and job.wrapped == "MyJob"
+
+
+def test_readme_example_runs(
+    r: redis.Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    readme = (FIXTURES.parent / "README.md").read_text()
+    section = readme.split("### Rails ActiveJob, both ways", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # our own README
+    ((member, _),) = zscored(r, K.schedule)
+    job = Job.decode(member)
+    resolve_active_job(namespace["app"], job).call(*job.args)
+    assert capsys.readouterr().out == "MyJob 1 x {Symbol('a'): 1} sym 2\n"
