@@ -73,7 +73,7 @@ def test_resolution_looks_through_either_wrapper(wrapper: str) -> None:
     assert args == (1, {Symbol("a"): 1}, Symbol("sym")) and kwargs == {"kw": 2}
     assert isinstance(info, ActiveJobInfo)
     assert (info.job_class, info.jid, info.executions, info.locale, info.timezone) == (
-        "MyJob", "0123456789abcdef01234567", 0, "en", "UTC",
+        "MyJob", "0123456789abcdef01234567", 1, "en", "UTC",
     )  # fmt: skip
     assert info.job_id == "4c2b6b1e-0000-4000-8000-000000000001"
     with pytest.raises(LookupError):

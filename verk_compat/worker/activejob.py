@@ -38,6 +38,7 @@ class ActiveJobInfo:
     jid: str
     queue_name: str | None
     priority: int | None
+    #: As Rails' ``perform`` sees it: the stored count plus this run (1 on a first run).
     executions: int
     locale: str | None
     timezone: str | None
@@ -120,7 +121,7 @@ def decode(name: str, jid: str, job_data: Any) -> tuple[ActiveJobInfo, list[Any]
         jid=jid,
         queue_name=_text(job_data.get("queue_name")),
         priority=priority if isinstance(priority, int) else None,
-        executions=executions if isinstance(executions, int) else 0,
+        executions=(executions if isinstance(executions, int) else 0) + 1,
         locale=_text(job_data.get("locale")),
         timezone=_text(job_data.get("timezone")),
         enqueued_at=_text(job_data.get("enqueued_at")),
