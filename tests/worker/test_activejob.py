@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from click.testing import CliRunner
 
 from tests.support.replies import zmembers, zscored
+from verk_compat.cli import main
 from verk_compat.codec.activejob import NEW_WRAPPER, OLD_WRAPPER, Symbol, display_class
-from verk_compat.codec.job import Job
+from verk_compat.codec.job import Job, now
 from verk_compat.errors import UnknownJob, UnsupportedArgument
 from verk_compat.keys import Keys
 from verk_compat.worker.activejob import (
@@ -26,6 +29,7 @@ from verk_compat.worker.activejob import (
 from verk_compat.worker.app import App
 from verk_compat.worker.events import JobFailed, JobStarted
 from verk_compat.worker.launcher import Worker
+from verk_compat.worker.retry import Retry, next_attempt
 
 K = Keys()
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -216,3 +220,13 @@ def test_job_data_without_arguments_is_an_error_not_an_empty_call(job_data: Any)
     with pytest.raises(UnsupportedArgument, match=r"not a JSON array|not a serialized job hash"):
         resolve_active_job(app, job).call(*job.args)
     assert calls == []
+
+
+def test_cli_retry_list_shows_the_rails_class(r: redis.Redis, redis_url: str) -> None:
+    job = Job.decode(wrapper_payload([1]))
+    decision = next_attempt(job, KeyError("k"), queue="default", now=now(), rng=random.Random())
+    assert isinstance(decision, Retry)
+    r.zadd(K.retry, {decision.payload.encode(): decision.at})
+    result = CliRunner().invoke(main, ["retries", "list", "--redis-url", redis_url])
+    assert result.exit_code == 0, result.output
+    assert "MyJob" in result.output and "JobWrapper" not in result.output

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from verk_compat.api import DeadSet, JobSet, RetrySet, ScheduledSet, SortedEntry
 from verk_compat.cli._admin import admin_options, emit, fmt_time, render_table, session, shorten
+from verk_compat.codec.activejob import display_class
 from verk_compat.errors import InvalidJob
 
 __all__ = ["dead", "retries", "scheduled"]
@@ -70,7 +71,8 @@ def entry_row(entry: SortedEntry) -> tuple[Any, ...]:
         return (fmt_time(entry.score), "-", "(invalid payload)", "", "", reason)
     error = f"{job.error_class}: {job.error_message}" if job.error_class else ""
     count = "" if job.retry_count is None else job.retry_count
-    return (fmt_time(entry.score), job.jid, job.class_name, job.queue, count, shorten(error))
+    # An ActiveJob shows its Rails class, as Sidekiq Web's display_class does.
+    return (fmt_time(entry.score), job.jid, display_class(job), job.queue, count, shorten(error))
 
 
 def _list_command(set_cls: SetClass) -> click.Command:
