@@ -149,3 +149,18 @@ def test_readme_example_runs(
     job = Job.decode(member)
     resolve_active_job(namespace["app"], job).call(*job.args)
     assert capsys.readouterr().out == "MyJob 1 x {Symbol('a'): 1} sym 2\n"
+
+
+def test_sidekiq8_client_writes_the_new_wrapper_with_ms_timestamps(
+    r: redis.Redis, redis_url: str
+) -> None:
+    with Client(redis_url, profile="sidekiq8") as client:
+        job_id = RailsJob(client, "MyJob").perform_later(Symbol("x"))
+    raw = r.lpop(K.queue("default"))
+    assert isinstance(raw, bytes)
+    payload = json.loads(raw)
+    assert (payload["class"], payload["wrapped"]) == (NEW_WRAPPER, "MyJob")
+    assert isinstance(payload["created_at"], int) and payload["created_at"] > 10**12
+    data = payload["args"][0]
+    assert data["job_id"] == job_id and data["scheduled_at"] is None
+    assert len(data["enqueued_at"]) == len("2026-11-27T12:10:09.490000000Z")
