@@ -28,6 +28,7 @@ PINS: dict[str, tuple[int, str]] = {
     "fail": (1, "ed9214d22719d36f46a4cb06ea19a6fa8a25dbf1"),
     "fetch_ack": (3, "297f61ac5bae6fac612b76fef1ca49b70d88fdea"),
     "fetch_many": (2, "f317c4ab48e34583eb443a3313e5abb630fb3122"),
+    "hand_back": (1, "64d9076d006d3402dfd55fd9e8c88036f544d489"),
     "heartbeat": (1, "a125a5d5afae85109c9b12d70c0e7db1bd1e0da0"),
     "kill": (1, "ce6805778008d54c80ae65d597465797d6f10780"),
     "migrate_apply": (1, "f6dd11446f53bcc792c74ade8c28bd8cec4b6706"),

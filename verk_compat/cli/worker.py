@@ -258,6 +258,13 @@ def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
     show_default=True,
     help="Sidekiq version rules: timestamps, retry jitter, work-hash key name.",
 )
+@click.option(
+    "--unknown-jobs",
+    type=click.Choice(["fail", "requeue"]),
+    default=None,
+    help="A job of a class the app does not know: requeue (default; hand it back for another "
+    "process, e.g. Ruby Sidekiq) or fail (UnknownJob, retried). --burst defaults to fail.",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--log-format",
@@ -303,6 +310,7 @@ def worker(
     beat_interval: float,
     orphan_interval: float,
     profile: str,
+    unknown_jobs: str | None,
     log_level: str,
     log_format: str,
     log_config: bool,
@@ -312,6 +320,10 @@ def worker(
 ) -> None:
     """Run the jobs of MODULE:APP from the given queues (default: default=25)."""
     app = load_app(app_spec)
+    if burst and unknown_jobs == "requeue":
+        raise click.BadParameter(
+            "--burst cannot requeue unknown jobs: its queues would never drain"
+        )
     if cron_schedules:
         _add_schedules(app, cron_schedules)
     options: dict[str, Any] = {
@@ -328,6 +340,7 @@ def worker(
         "beat_interval": beat_interval,
         "orphan_interval": orphan_interval,
         "profile": profile,
+        "unknown_jobs": unknown_jobs,
         "log_level": log_level,
         "log_format": log_format,
         "log_config": log_config,

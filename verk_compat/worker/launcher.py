@@ -63,6 +63,7 @@ from verk_compat.worker.redis_client import (
 from verk_compat.worker.scheduler import Scheduler
 from verk_compat.worker.sync_pool import SyncPool
 from verk_compat.worker.timeouts import check_timeout
+from verk_compat.worker.unknown_jobs import Policy, UnknownJobs, worker_policy
 from verk_compat.worker.waiter import Waiter
 
 __all__ = ["SOCKET_TIMEOUT_MARGIN", "Worker", "client_options"]
@@ -98,6 +99,7 @@ class Worker:
         cron_entries: Iterable[CronEntry] | None = None,
         lifecycle: bool = True,
         job_timeout: float | None = None,
+        unknown_jobs: Policy | None = None,
     ) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
@@ -129,6 +131,7 @@ class Worker:
             self.pool,
             profile=profile,
             job_timeout=self.job_timeout,
+            unknown_jobs=UnknownJobs(self.redis, self.keys, worker_policy(unknown_jobs, burst)),
         )
         self.heartbeat = Heartbeat(
             self.redis,

@@ -22,8 +22,11 @@ job's thread, which cannot be stopped, keeps the job's slot until it returns.
 The per-job log lines (``start``, ``done``, and ``fail`` with its traceback) are written by
 :mod:`verk_compat.worker.job_log`, on this module's logger.
 
-Keys touched: ``inprogress:<q>:<identity>``, ``retry``, ``dead`` (and, via the acker, the stat
-keys).
+A job whose class the app does not know is handed back to its queue instead of failed when
+the worker's policy says so (:mod:`verk_compat.worker.unknown_jobs`).
+
+Keys touched: ``inprogress:<q>:<identity>``, ``retry``, ``dead``, ``queue:<q>`` (hand-back; and,
+via the acker, the stat keys).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from verk_compat.worker.retry import (
 )
 from verk_compat.worker.sync_pool import SyncPool
 from verk_compat.worker.timeouts import Deadline, effective_timeout
+from verk_compat.worker.unknown_jobs import UnknownJobs
 from verk_compat.worker.verk import verk_failure, verk_job
 
 __all__ = ["Processor", "Running"]
@@ -86,8 +90,11 @@ class Processor:
         profile: Profile = "sidekiq7",
         rng: random.Random | None = None,
         job_timeout: float | None = None,
+        unknown_jobs: UnknownJobs | None = None,
     ) -> None:
         self.app = app
+        #: What to do with a class the app does not know (default: fail it, as Sidekiq does).
+        self.unknown_jobs = unknown_jobs or UnknownJobs(redis, keys, "fail")
         self.redis = redis
         self.keys = keys
         self.acker = acker
@@ -155,10 +162,11 @@ class Processor:
                 # cancelled this task) are that job's failure; only a signal to the process
                 # stops the process.
                 await self._failed(
-                    job, queue, raw, inprogress_key, exc, resolved, started, verk, deadline
+                    job, queue, raw, inprogress_key, exc, resolved, started, verk, deadline, tid
                 )
                 return False
             self.stats.processed += 1
+            self.unknown_jobs.ran(queue)
             emit = bool(events)
             if write or emit:
                 ms = (_perf_counter() - clock) * 1000
@@ -170,7 +178,7 @@ class Processor:
                     events.emit(JobFinished(job, queue, started, finished))
             return True
         finally:
-            del running[tid]
+            running.pop(tid, None)
 
     def _deadline(self, resolved: Resolved, job: Job) -> Deadline | None:
         """The job's :class:`Deadline` if a timeout applies to it."""
@@ -231,7 +239,12 @@ class Processor:
         started: float,
         verk: VerkJob | None = None,
         deadline: Deadline | None = None,
+        tid: int = 0,
     ) -> None:
+        if isinstance(exc, UnknownJob) and self.unknown_jobs.policy == "requeue":
+            self.running.pop(tid, None)  # not running during the pause that follows
+            await self.unknown_jobs.hand_back(queue, inprogress_key, raw, job.class_name)
+            return
         try:
             await self._record_failure(
                 job, queue, raw, inprogress_key, exc, resolved, started, verk

@@ -1,0 +1,97 @@
+"""The unknown-class policy: the pure decision, and a worker handing a job back to its queue."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import redis
+
+from tests.support.replies import zmembers
+from verk_compat.codec.job import Job, now
+from verk_compat.keys import Keys
+from verk_compat.worker.app import App
+from verk_compat.worker.launcher import Worker
+from verk_compat.worker.unknown_jobs import (
+    MAX_PAUSE,
+    Fail,
+    HandBack,
+    check_policy,
+    decide,
+    worker_policy,
+)
+
+K = Keys()
+
+
+def test_fail_policy_fails() -> None:
+    assert decide("fail", 0) == Fail()
+    assert decide("fail", 9) == Fail()
+
+
+def test_requeue_pause_doubles_up_to_the_cap() -> None:
+    pauses = [decide("requeue", n) for n in range(6)]
+    assert (
+        pauses
+        == [HandBack(0.5), HandBack(1.0), HandBack(2.0), HandBack(4.0)] + [HandBack(MAX_PAUSE)] * 2
+    )
+    assert decide("requeue", 10**9) == HandBack(MAX_PAUSE)
+
+
+def test_bad_policy_is_named() -> None:
+    with pytest.raises(ValueError, match="'retry'"):
+        check_policy("retry")
+    with pytest.raises(ValueError, match="must be one of"):
+        decide("retry", 0)  # type: ignore[arg-type]
+
+
+def test_worker_policy_defaults() -> None:
+    assert worker_policy(None, burst=False) == "requeue"
+    assert worker_policy(None, burst=True) == "fail"
+    assert worker_policy("fail", burst=False) == "fail"
+    with pytest.raises(ValueError, match="burst"):
+        worker_policy("requeue", burst=True)
+
+
+async def _run_until(worker: Worker, done: Any, timeout: float = 20) -> None:
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        await task
+        await worker.aclose()
+
+
+async def test_unknown_job_goes_back_to_its_queue_untouched(r: redis.Redis, redis_url: str) -> None:
+    ran: list[int] = []
+    app = App()
+
+    @app.job("Known")
+    def known(n: int) -> None:
+        ran.append(n)
+
+    unknown = Job.new("RubyOnly", [1, "x"]).replace(enqueued_at=now()).encode()
+    r.lpush(K.queue("default"), Job.new("Known", [1]).encode(), unknown)
+    r.lpush(K.queue("default"), Job.new("Known", [2]).encode())
+    worker = Worker(app, {"default": 2}, redis_url=redis_url, block_timeout=0.2)
+    assert worker.processor.unknown_jobs.policy == "requeue"
+    await _run_until(worker, lambda: len(ran) == 2 and r.llen(K.queue("default")) == 1)
+    # The worker's own jobs ran; the unknown one is back in the queue, byte for byte, and was
+    # neither failed nor counted.
+    assert sorted(ran) == [1, 2]
+    assert r.lrange(K.queue("default"), 0, -1) == [unknown]
+    assert zmembers(r, K.retry) == [] and zmembers(r, K.dead) == []
+    assert int(r.get(K.stat_failed) or 0) == 0
+    assert r.keys("inprogress:*") == []
+
+
+async def test_fail_policy_retries_as_unknown_job(r: redis.Redis, redis_url: str) -> None:
+    r.lpush(K.queue("default"), Job.new("RubyOnly", []).encode())
+    worker = Worker(App(), {"default": 1}, redis_url=redis_url, unknown_jobs="fail")
+    await _run_until(worker, lambda: r.zcard(K.retry) == 1)
+    [retried] = [Job.decode(m) for m in zmembers(r, K.retry)]
+    assert retried.error_class == "verk_compat.UnknownJob"

@@ -1,0 +1,160 @@
+"""What a worker does with a job whose class its app does not know (a shared queue).
+
+On a queue shared with Ruby Sidekiq, a Python worker fetches jobs of Ruby-only classes. The
+policy (``Worker(unknown_jobs=...)``, ``verk-compat worker --unknown-jobs``) is either:
+
+* ``requeue`` (the default, safest for a mixed fleet; a ``--burst`` worker defaults to
+  ``fail`` and refuses ``requeue``, as its queues would never drain): the job is handed back
+  without counting a failure, so a process that knows the class runs it.
+  ``lua/hand_back.lua`` moves the exact fetched bytes from the in-progress list to the push
+  end of the queue in one atomic step (the job is never only in memory). The slot that handed
+  it back then pauses, longer for each consecutive hand-back on that queue (:func:`decide`),
+  so a queue nobody else consumes does not spin.
+  The push end (where clients enqueue) was chosen over the pop end: the job waits behind the
+  jobs already queued, so it cannot starve this worker's own jobs, and a Ruby process blocked
+  in ``BRPOP`` on an empty queue receives it at once. The schedule set was not used: Ruby would
+  see the job only after its next scheduler poll (5 s times the number of processes, on
+  average), and as "scheduled" in the meantime.
+* ``fail``: Sidekiq's behaviour, the job fails as ``UnknownJob`` (retry, then dead).
+
+The decision is the pure function :func:`decide`; :class:`UnknownJobs` applies it.
+
+Keys touched: ``inprogress:<q>:<identity>`` (LREM), ``queue:<q>`` (LPUSH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from verk_compat.keys import Keys
+from verk_compat.lua import script
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "POLICIES",
+    "Fail",
+    "HandBack",
+    "Policy",
+    "UnknownJobs",
+    "check_policy",
+    "decide",
+    "worker_policy",
+]
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["fail", "requeue"]
+POLICIES: tuple[Policy, ...] = ("fail", "requeue")
+DEFAULT_POLICY: Policy = "requeue"
+
+#: Pause after the first hand-back in a row, and the most any pause lasts (seconds).
+FIRST_PAUSE = 0.5
+MAX_PAUSE = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Fail the job as ``UnknownJob`` (retry, then dead), as Sidekiq does."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandBack:
+    """Put the job back on its queue, then pause this slot for ``pause`` seconds."""
+
+    pause: float
+
+
+def decide(policy: Policy, in_a_row: int) -> Fail | HandBack:
+    """The action for an unknown class; ``in_a_row``: hand-backs this slot made just before.
+
+    The pause doubles with each consecutive hand-back (0.5 s, 1 s, 2 s, ... up to 5 s): a lone
+    unknown job costs a short pause, and a queue holding only unknown jobs and no other
+    consumer is polled at most once per 5 s per slot.
+    """
+    if policy == "fail":
+        return Fail()
+    if policy != "requeue":
+        raise ValueError(f"unknown-jobs policy must be one of {POLICIES}, not {policy!r}")
+    return HandBack(min(MAX_PAUSE, FIRST_PAUSE * 2 ** min(max(in_a_row, 0), 16)))
+
+
+def worker_policy(policy: str | None, burst: bool) -> Policy:
+    """The policy a worker uses: ``requeue`` by default, ``fail`` by default in burst mode.
+
+    A burst worker ends once its queues are empty; handing jobs back would keep them from
+    ever being empty, so it fails unknown classes unless told otherwise, and refuses to be
+    told ``requeue``.
+    """
+    if policy is None:
+        return "fail" if burst else DEFAULT_POLICY
+    checked = check_policy(policy)
+    if burst and checked == "requeue":
+        raise ValueError(
+            "a burst worker cannot hand unknown jobs back: its queues would never drain"
+        )
+    return checked
+
+
+def check_policy(policy: str) -> Policy:
+    """``policy`` if it is a known one, else a ValueError naming the choices."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown-jobs policy must be one of {POLICIES}, not {policy!r}")
+    return policy
+
+
+class UnknownJobs:
+    """Applies the policy for one worker process (Redis I/O and the slot's pause)."""
+
+    def __init__(self, redis: Redis, keys: Keys, policy: Policy = DEFAULT_POLICY) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.policy = check_policy(policy)
+        #: Consecutive hand-backs per queue (reset when a job of that queue runs).
+        self.in_a_row: dict[str, int] = {}
+        self._warned: dict[str, float] = {}
+
+    def action(self, queue: str) -> Fail | HandBack:
+        return decide(self.policy, self.in_a_row.get(queue, 0))
+
+    def ran(self, queue: str) -> None:
+        """A job of ``queue`` ran: the next hand-back pauses briefly again."""
+        if self.in_a_row:
+            self.in_a_row.pop(queue, None)
+
+    async def hand_back(self, queue: str, inprogress_key: str, raw: bytes, class_name: str) -> None:
+        """Move ``raw`` back to ``queue`` (retrying while Redis is unreachable: the job stays
+        in progress meanwhile), then pause for the decided time."""
+        action = self.action(queue)
+        assert isinstance(action, HandBack)
+        self.in_a_row[queue] = self.in_a_row.get(queue, 0) + 1
+        delay = 0.1
+        while True:
+            try:
+                keys = [inprogress_key, self.keys.queue(queue)]
+                await script("hand_back").acall(self.redis, keys, [raw])
+                break
+            except (RedisError, OSError) as exc:
+                log.warning("handing back a job failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._warn(class_name, queue)
+        await asyncio.sleep(action.pause)
+
+    def _warn(self, class_name: str, queue: str) -> None:
+        """One warning per class a minute: visible, without a line per hand-back."""
+        stamp = time.monotonic()
+        if stamp - self._warned.get(class_name, -60.0) >= 60.0:
+            self._warned[class_name] = stamp
+            log.warning(
+                "class %s is not registered: handed back to queue %s for another process "
+                "(--unknown-jobs requeue; use fail to retry it as UnknownJob)",
+                class_name,
+                queue,
+            )
