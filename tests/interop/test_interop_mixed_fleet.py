@@ -5,7 +5,6 @@ with its default ``--unknown-jobs requeue``), so every job runs exactly once, no
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -67,4 +66,4 @@ async def test_mixed_fleet_runs_every_job_exactly_once(r: redis.Redis, redis_url
     assert r.zcard(K.retry) == 0 and r.zcard(K.dead) == 0
     assert r.llen(K.queue("default")) == 0
     assert r.keys("inprogress:*") == []
-    assert int(r.get(K.stat_failed) or 0) == 0, json.dumps(r.get(K.stat_failed))
+    assert int(r.get(K.stat_failed) or 0) == 0  # neither side failed the other's jobs
