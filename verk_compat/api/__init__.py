@@ -3,8 +3,10 @@
 :class:`Stats`, :class:`Queue`, :class:`ScheduledSet`, :class:`RetrySet`, :class:`DeadSet` and
 :class:`ProcessSet` read and act on the same keys Ruby's ``Sidekiq::Stats``, ``Sidekiq::Queue``,
 ``Sidekiq::ScheduledSet``/``RetrySet``/``DeadSet`` and ``Sidekiq::ProcessSet`` use, under the
-namespace of an optional :class:`~verk_compat.keys.Keys`. Jobs are named by their exact bytes;
-moves between sets and queues are single Lua scripts. :func:`connect` builds a client from a URL.
+namespace of an optional :class:`~verk_compat.keys.Keys`. :class:`InProgress` lists the
+in-progress jobs of each verk-compat identity (dead ones too) and requeues a dead one's. Jobs
+are named by their exact bytes; moves between sets and queues are single Lua scripts.
+:func:`connect` builds a client from a URL.
 
 Keys touched: see each module (``stats``, ``queue``, ``sets``, ``processes``).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import redis
 
+from verk_compat.api.inprogress import InProgress, InProgressList, ProcessAlive
 from verk_compat.api.processes import Process, ProcessSet
 from verk_compat.api.queue import Queue
 from verk_compat.api.records import JobRecord, SortedEntry
@@ -24,9 +27,12 @@ from verk_compat.redis_url import sync_client
 __all__ = [
     "DayStat",
     "DeadSet",
+    "InProgress",
+    "InProgressList",
     "JobRecord",
     "JobSet",
     "Process",
+    "ProcessAlive",
     "ProcessSet",
     "Queue",
     "RetrySet",

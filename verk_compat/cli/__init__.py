@@ -35,9 +35,10 @@ from verk_compat.cli.sets import dead, retries, scheduled  # noqa: E402
 main.add_command(retries)
 main.add_command(dead)
 main.add_command(scheduled)
-from verk_compat.cli.processes import processes  # noqa: E402
+from verk_compat.cli.processes import processes, recover  # noqa: E402
 
 main.add_command(processes)
+main.add_command(recover)
 from verk_compat.cli.migrate import migrate  # noqa: E402
 
 main.add_command(migrate)

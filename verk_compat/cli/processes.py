@@ -1,18 +1,23 @@
-"""``verk-compat processes``: live worker processes; ``quiet`` / ``stop IDENTITY`` signal one.
+"""``verk-compat processes``: live worker processes and every identity's in-progress jobs (dead
+ones too); ``quiet`` / ``stop IDENTITY`` signal one; ``verk-compat recover IDENTITY`` requeues a
+dead identity's in-progress jobs.
 
-Keys touched: ``processes`` (SSCAN, SISMEMBER), ``<identity>`` (HMGET),
-``<identity>-signals`` (LPUSH + EXPIRE 60; see :mod:`verk_compat.api.processes`).
+Keys touched: ``processes`` (SSCAN, SISMEMBER), ``<identity>`` (HMGET, EXISTS),
+``<identity>-signals`` (LPUSH + EXPIRE 60; see :mod:`verk_compat.api.processes`),
+``inprogress:*`` (SCAN, LLEN; requeued by ``recover``, see :mod:`verk_compat.api.inprogress`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from verk_compat.api import ProcessSet
+from verk_compat.api import InProgress, ProcessAlive, ProcessSet
 from verk_compat.cli._admin import admin_options, emit, fmt_age, render_table, session
 from verk_compat.codec.job import now
 
-__all__ = ["processes"]
+__all__ = ["processes", "recover"]
 
 
 @click.group(invoke_without_command=True)
@@ -28,6 +33,21 @@ def processes(
         stamp = now()
         live = ProcessSet(client, keys)
         found = [p.summary(stamp) for p in live]
+        lists = InProgress(client, keys).by_identity()
+    for p in found:
+        p["inprogress"] = {e.queue: e.size for e in lists.pop(p["identity"], [])}
+    # Identities with in-progress jobs and no live process: a dead worker's jobs, in no queue.
+    dead = [
+        {
+            "identity": ident,
+            "kind": "dead",
+            "queues": [e.queue for e in entries],
+            "busy": 0,
+            "inprogress": {e.queue: e.size for e in entries},
+            "alive": any(e.alive for e in entries),
+        }
+        for ident, entries in sorted(lists.items())
+    ]
     problems = live.problems + [
         f"process {p['identity']}: {problem}" for p in found for problem in p.get("unreadable", ())
     ]
@@ -45,9 +65,56 @@ def processes(
             for p in found
         ]
         headers = ("identity", "queues", "busy", "threads", "beat", "quiet")
-        return render_table(headers, rows) + f"\n({len(found)} live)"
+        text = render_table(headers, rows) + f"\n({len(found)} live)"
+        return text + _in_progress_table(found + dead)
 
-    emit(as_json, found, human, problems)
+    emit(as_json, found + dead, human, problems)
+
+
+def _in_progress_table(entries: list[dict[str, Any]]) -> str:
+    """Jobs fetched and not acknowledged, per identity and queue; dead identities flagged."""
+    rows = [
+        (
+            p["identity"],
+            queue,
+            size,
+            "dead: verk-compat recover IDENTITY" if p["kind"] == "dead" else "live",
+        )
+        for p in entries
+        for queue, size in sorted(p.get("inprogress", {}).items())
+    ]
+    if not rows:
+        return ""
+    headers = ("identity", "queue", "in progress", "owner")
+    return "\n\nin progress (fetched, not acknowledged):\n" + render_table(headers, rows)
+
+
+@click.command()
+@click.argument("identity")
+@click.option("--force", is_flag=True, help="Requeue even if IDENTITY's heartbeat is fresh.")
+@admin_options
+def recover(
+    identity: str, force: bool, redis_url: str | None, namespace: str | None, as_json: bool
+) -> None:
+    """Requeue the in-progress jobs of a dead process IDENTITY, without starting a worker.
+
+    Refuses a live identity (its heartbeat hash exists) unless --force: its jobs are running,
+    and requeueing them would run them twice.
+    """
+    with session(redis_url, namespace) as (client, keys):
+        try:
+            moved = InProgress(client, keys).recover(identity, force=force)
+        except ProcessAlive as exc:
+            raise click.ClickException(str(exc)) from None
+    data = {"identity": identity, "moved": moved, "total": sum(moved.values())}
+
+    def human() -> str:
+        if not moved:
+            return f"{identity}: no in-progress jobs to requeue"
+        lines = [f"requeued {n} job(s) of {identity} to queue {q}" for q, n in moved.items()]
+        return "\n".join(lines)
+
+    emit(as_json, data, human)
 
 
 def _signal_command(name: str, signal: str, done: str, help_text: str) -> click.Command:
