@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["Keys", "ResqueKeys", "glob_escape"]
@@ -186,6 +187,23 @@ class Keys:
         cuts = [i for i, c in enumerate(body) if c == ":"]
         return [(body[:i], body[i + 1 :] + tail) for i in reversed(cuts) if 0 < i < len(body) - 1]
 
+    def inprogress_owners(self, key: str | bytes) -> list[tuple[str, str]]:
+        """The :meth:`inprogress_splits` readings whose owner has this project's identity shape
+        (``host:pid:hex12``; a Verk node's ``inprogress:<q>:<node id>`` is Verk's); empty if
+        none."""
+        return [s for s in self.inprogress_splits(key) if _OWNER.fullmatch(s[1])]
+
+    @staticmethod
+    def choose_inprogress_reading(
+        readings: list[tuple[str, str]], known: Sequence[object]
+    ) -> tuple[str, str]:
+        """The reading to use; ``known``: for each reading, whether its queue is in ``queues``.
+
+        A hostname and a queue name may both hold ":": the reading whose queue clients have
+        pushed to (the ``queues`` set) is the right one; else the first (a ":"-free hostname).
+        """
+        return next((s for s, k in zip(readings, known, strict=True) if k), readings[0])
+
     # -- migration (verk_compat.migrate) -------------------------------------------------------
 
     def quarantine(self, source: str) -> str:
@@ -256,13 +274,57 @@ class ResqueKeys:
     def failed(self) -> str:
         return self._k("failed")
 
+    # -- resque-scheduler's delayed jobs (``Resque.enqueue_at``/``enqueue_in``) -----------------
+
+    @property
+    def delayed_schedule(self) -> str:
+        """ZSET ``delayed_queue_schedule``: each timestamp holding jobs (member = score = unix
+        seconds)."""
+        return self._k("delayed_queue_schedule")
+
+    def delayed(self, timestamp: int | str) -> str:
+        """LIST ``delayed:<unix seconds>`` of the jobs due then (RPUSH; LPOP when due)."""
+        return self._k(f"delayed:{timestamp}")
+
+    def delayed_pattern(self) -> str:
+        """SCAN pattern of every ``delayed:*`` key (``delayed:last_enqueued_at`` is a HASH)."""
+        return glob_escape(self.delayed("")) + "*"
+
+    @staticmethod
+    def delayed_member(timestamp: int | str) -> str:
+        """A ``timestamps:<job>`` SET member: the unprefixed ``delayed:<ts>`` name."""
+        return f"delayed:{timestamp}"
+
+    def timestamps_pattern(self) -> str:
+        """SCAN pattern of the ``timestamps:<encoded job>`` SETs indexing delayed jobs."""
+        return glob_escape(self._k("timestamps:")) + "*"
+
     # -- migration (verk_compat.migrate) -------------------------------------------------------
 
     def queue_pattern(self) -> str:
         """SCAN pattern of every queue list (glob characters in the namespace escaped)."""
         return glob_escape(self.queue("")) + "*"
 
+    def pattern(self) -> str:
+        """SCAN pattern of every key under this namespace."""
+        return glob_escape(self.namespace) + ":*" if self.namespace else "*"
 
+    def key(self, logical: str) -> str:
+        """Any logical (un-namespaced) name under this namespace (e.g. a ``timestamps:*``
+        member, ``delayed:<ts>``, which resque-scheduler stores without the namespace)."""
+        return self._k(logical)
+
+    def logical(self, key: str | bytes) -> str | None:
+        """The name of ``key`` without the namespace, or None if it is not under it."""
+        text = key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key
+        if not self.namespace:
+            return text
+        prefix = self.namespace + ":"
+        return text[len(prefix) :] if text.startswith(prefix) else None
+
+
+#: A verk-compat (or Sidekiq) process identity, ``host:pid:hex12`` (the hostname may hold ":").
+_OWNER = re.compile(r".+:\d+:[0-9a-f]{12}")
 #: The end of a process identity: ``:<pid>:<nonce>``.
 _IDENTITY_TAIL = re.compile(r":[0-9]+:[^:]+\Z")
 

@@ -24,6 +24,7 @@ from verk_compat.lua import lua_dir, parse_header, script, scripts
 PINS: dict[str, tuple[int, str]] = {
     "ack": (1, "a215150bf64d067628d5779fb60f986bc55a8b7a"),
     "cron_enqueue": (1, "5ba26d21ca99b19ae2039226d933fdb67a71f779"),
+    "delayed_tidy": (1, "03fec1bf6efceb09a63572a03e4ee2c26828ccd5"),
     "enqueue_due": (1, "4b99534353a046bf139f67cce20c2d8e25901246"),
     "fail": (1, "ed9214d22719d36f46a4cb06ea19a6fa8a25dbf1"),
     "fetch_ack": (3, "297f61ac5bae6fac612b76fef1ca49b70d88fdea"),

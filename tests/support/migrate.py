@@ -57,6 +57,15 @@ def resque_jobs(r: redis.Redis, queue: str, n: int, start: int = 0) -> None:
         r.rpush(RK.queue(queue), json.dumps({"class": "InteropWorker", "args": [i, f"j{i}"]}))
 
 
+def resque_delayed(r: redis.Redis, ts: int, klass: str, args: list[Any], queue: str) -> bytes:
+    """What resque-scheduler's ``delayed_push`` writes for ``Resque.enqueue_at(ts, ...)``."""
+    item = json.dumps({"class": klass, "args": args, "queue": queue}, separators=(",", ":"))
+    r.rpush(RK.delayed(ts), item)
+    r.sadd(RK.key(f"timestamps:{item}"), RK.delayed_member(ts))
+    r.zadd(RK.delayed_schedule, {str(ts): ts})
+    return item.encode()
+
+
 def sidekiq_run_order(r: redis.Redis, key: str) -> list[dict[str, Any]]:
     """Payloads in the order Sidekiq pops them (from the right)."""
     return [json.loads(p) for p in reversed(r.lrange(key, 0, -1))]

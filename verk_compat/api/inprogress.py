@@ -3,7 +3,7 @@
 A verk-compat worker keeps each fetched job in ``inprogress:<queue>:<identity>`` until it is
 acknowledged. While the worker lives, Ruby's Web counts those jobs as busy; once it dies they are
 in no queue, no busy count and no set until a live worker's orphan recovery
-(:mod:`verk_compat.worker.orphans`) moves them back. :class:`InProgress` shows them per identity
+(``verk_compat.worker.orphans``) moves them back. :class:`InProgress` shows them per identity
 (``verk-compat processes``) and :meth:`InProgress.recover` requeues one identity's lists without
 starting a worker (``verk-compat recover``), with the same script and checks: a live identity
 (its ``<identity>`` heartbeat hash still exists) is refused unless forced. Only lists whose owner
@@ -22,7 +22,6 @@ from redis.exceptions import ResponseError
 from verk_compat.api.records import Base
 from verk_compat.api.values import shown, text, wire
 from verk_compat.lua import script
-from verk_compat.worker.orphans import choose_reading, owner_readings
 
 __all__ = ["InProgress", "InProgressList", "ProcessAlive"]
 
@@ -102,8 +101,8 @@ class InProgress(Base):
         return moved
 
     def _reading(self, key: bytes) -> tuple[str, str] | None:
-        splits = owner_readings(self.keys, text(key))
+        splits = self.keys.inprogress_owners(text(key))
         if len(splits) <= 1:
             return splits[0] if splits else None
         known = self.redis.smismember(self.keys.queues, [wire(q) for q, _ in splits])
-        return choose_reading(splits, known)
+        return self.keys.choose_inprogress_reading(splits, known)

@@ -41,10 +41,7 @@ def render(result: Result) -> str:
         lines.append(_line(entry) + ("" if entry["ok"] else "  COUNT MISMATCH"))
         lines += [f"    sample: {sample}" for sample in entry["samples"]]
         lines += [f"    quarantine reason: {reason}" for reason in entry["reasons"]]
-    if data["skipped"]:
-        shown = ", ".join(data["skipped"][:10])
-        more = f" (+{len(data['skipped']) - 10} more)" if len(data["skipped"]) > 10 else ""
-        lines.append(f"  skipped (not migrated): {shown}{more}")
+    lines += _left_alone(data["ignored"], data["unhandled"])
     t = data["totals"]
     check = (
         f"check: before {t['before']} = moved {t['moved']} + quarantined {t['quarantined']}"
@@ -56,6 +53,21 @@ def render(result: Result) -> str:
             check += f" but the keys moved held {t['before']}"
     lines.append(check + ("  OK" if data["ok"] else "  MISMATCH (the source changed meanwhile?)"))
     return "\n".join(lines)
+
+
+def _left_alone(ignored: dict[str, str], unhandled: list[str]) -> list[str]:
+    """Keys left on purpose, grouped by reason; then every unhandled key, one per line."""
+    lines = []
+    by_reason: dict[str, list[str]] = {}
+    for key, reason in ignored.items():
+        by_reason.setdefault(reason, []).append(key)
+    for reason, keys in by_reason.items():
+        more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+        lines.append(f"  left alone ({reason}): {', '.join(keys[:5])}{more}")
+    if unhandled:
+        lines.append(f"  NOT HANDLED ({len(unhandled)} key(s) of the source not migrated):")
+        lines += [f"    {key}" for key in unhandled]
+    return lines
 
 
 def _copy(
@@ -103,6 +115,11 @@ def _client(url: str) -> redis.Redis:
     show_default=True,
 )
 @click.option("--dry-run", is_flag=True, help="Count and show samples; write nothing.")
+@click.option(
+    "--skip-unhandled",
+    is_flag=True,
+    help="Exit 0 even if keys of the source were not migrated (they are still listed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def migrate(
     mode: str,
@@ -115,6 +132,7 @@ def migrate(
     failed: str,
     profile: str,
     dry_run: bool,
+    skip_unhandled: bool,
     as_json: bool,
 ) -> None:
     """Migrate queued jobs. MODE is one of:
@@ -130,8 +148,10 @@ def migrate(
 
     --namespace is the Sidekiq target namespace for resque-to-sidekiq and verk-to-sidekiq,
     the source namespace otherwise (sidekiq-to-verk included). Each job moves exactly once;
-    payloads that cannot be converted go to verk:quarantine:<source key>. Exits 1 if the
-    final count check fails.
+    payloads that cannot be converted go to verk:quarantine:<source key>. resque-to-sidekiq
+    also moves resque-scheduler's delayed jobs (delayed:<ts>) into schedule. Every key of the
+    source left alone is listed (with its reason if deliberate). Exits 1 if the final count
+    check fails, or if a key of the source was not handled (unless --skip-unhandled).
     """
     try:
         src = _client(resolve(from_url))
@@ -157,4 +177,11 @@ def migrate(
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
     if not result.ok:
+        raise SystemExit(1)
+    if result.unhandled and not skip_unhandled:
+        click.echo(
+            f"verk-compat: {len(result.unhandled)} key(s) of the source were not migrated; "
+            "rerun with --skip-unhandled to accept that",
+            err=True,
+        )
         raise SystemExit(1)

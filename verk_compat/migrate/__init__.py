@@ -27,7 +27,8 @@ from typing import Any, Literal
 from redis import Redis
 
 from verk_compat.codec.job import Profile
-from verk_compat.migrate import plans
+from verk_compat.keys import ResqueKeys
+from verk_compat.migrate import delayed, plans
 from verk_compat.migrate.engine import Hook, Migrator, Unit, UnitReport, same_server
 
 __all__ = ["MODES", "Mode", "Result", "Unit", "UnitReport", "migrate"]
@@ -58,6 +59,8 @@ class Result:
     dry_run: bool
     reports: list[UnitReport] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Why a skipped key is left on purpose (stat counters, ephemeral process keys, ...).
+    reasons: dict[str, str] = field(default_factory=dict)
     #: Jobs counted in the source's keys before the run (verk-to-sidekiq without ``--queue``).
     expected: int | None = None
 
@@ -75,6 +78,12 @@ class Result:
         (false if the source changed meanwhile)."""
         return self.covered and all(rep.ok for rep in self.reports)
 
+    @property
+    def unhandled(self) -> list[str]:
+        """Skipped keys with no reason to be left: data the migration did not move (the CLI
+        exits non-zero for them unless ``--skip-unhandled``)."""
+        return [key for key in self.skipped if key not in self.reasons]
+
     def as_dict(self) -> dict[str, Any]:
         names = ("before", "moved", "quarantined", "unchanged", "left", "conflicts", "recovered")
         return {
@@ -85,6 +94,8 @@ class Result:
             "totals": {name: self.total(name) for name in names},
             "keys": [rep.as_dict() for rep in self.reports],
             "skipped": self.skipped,
+            "unhandled": self.unhandled,
+            "ignored": self.reasons,
         }
 
 
@@ -155,4 +166,7 @@ def migrate(
     else:
         raise ValueError(f"unknown migration {mode!r}; expected one of {MODES}")
     migrator = Migrator(src, None if local else dst, dry_run=dry_run, progress=progress, hook=hook)
-    return Result(mode, dry_run, migrator.run(plan.units), plan.skipped, plan.expected)
+    reports = migrator.run(plan.units)
+    if plan.delayed and not dry_run:
+        delayed.tidy(src, ResqueKeys(resque_namespace))
+    return Result(mode, dry_run, reports, plan.skipped, plan.reasons, plan.expected)

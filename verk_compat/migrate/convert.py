@@ -40,6 +40,7 @@ __all__ = [
     "is_verk1",
     "parse_resque_time",
     "quarantine_entry",
+    "resque_delayed_to_sidekiq",
     "resque_failure_to_sidekiq",
     "resque_to_sidekiq",
     "sidekiq_to_resque",
@@ -109,6 +110,32 @@ def resque_to_sidekiq(
     if job.created_at is None:
         changes["created_at"] = stamp
     return Converted(job.replace(**changes).encode(profile))
+
+
+def resque_delayed_to_sidekiq(
+    raw: bytes, at: int, *, profile: Profile = "sidekiq7", now: float | None = None
+) -> Converted:
+    """A resque-scheduler delayed job (``{"class","args","queue"}`` in ``delayed:<at>``) as a
+    Sidekiq ``schedule`` member scored ``at``, on the queue its payload names.
+
+    As for a queued Resque job (:func:`resque_to_sidekiq`), except that, like a job Sidekiq's
+    ``perform_at`` writes, it has no ``enqueued_at`` until the poller enqueues it.
+
+    Raises:
+        InvalidJob: not a valid job payload, or one naming no queue.
+    """
+    job = Job.decode_resque(raw)
+    if not isinstance(job.queue, str) or not job.queue:
+        raise InvalidJob("resque-scheduler delayed job names no queue")
+    stamp = time.time() if now is None else now
+    changes: dict[str, Any] = {}
+    if job.retry is None:
+        changes["retry"] = True
+    if job.jid is None:
+        changes["jid"] = new_jid()
+    if job.created_at is None:
+        changes["created_at"] = stamp
+    return Converted(job.replace(**changes).encode(profile), str(int(at)))
 
 
 def parse_resque_time(text: str) -> float:

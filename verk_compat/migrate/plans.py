@@ -1,7 +1,9 @@
 """Which keys each migration moves, and how: builds the :class:`~.engine.Unit` list.
 
 Redis keys read (to discover queues and data keys; nothing is written here):
-    * Resque: ``<rns>:queues`` (SET), ``<rns>:queue:<q>`` (LIST), ``<rns>:failed`` (LIST).
+    * Resque: ``<rns>:queues`` (SET), ``<rns>:queue:<q>`` (LIST), ``<rns>:failed`` (LIST),
+      resque-scheduler's ``<rns>:delayed:<ts>`` / ``delayed_queue_schedule`` / ``timestamps:*``
+      (:mod:`.delayed`), and every ``<rns>:*`` key (SCAN) to list those left alone.
     * Sidekiq / Verk 1.x: ``[ns:]queues``, ``[ns:]queue:<q>``, ``[ns:]schedule``, ``[ns:]retry``,
       ``[ns:]dead``, ``[ns:]stat:*``, ``[ns:]inprogress:<q>:<id>``.
 
@@ -32,7 +34,9 @@ from verk_compat.migrate.convert import (
     sidekiq_to_verk,
     verk1_to_sidekiq,
 )
+from verk_compat.migrate.delayed import delayed_units, index_keys
 from verk_compat.migrate.engine import Kind, Unit
+from verk_compat.migrate.leftovers import leftovers, resque_reason, sidekiq_reason
 from verk_compat.migrate.replies import text
 
 __all__ = [
@@ -57,7 +61,12 @@ class Plan:
     """The units to run, and the keys deliberately left alone."""
 
     units: list[Unit] = field(default_factory=list)
+    #: Keys of the source stack the plan does not read (each listed by the CLI).
     skipped: list[str] = field(default_factory=list)
+    #: Why a skipped key is left on purpose; a skipped key without one is *unhandled*.
+    reasons: dict[str, str] = field(default_factory=dict)
+    #: resque-scheduler's delayed jobs are part of the plan (their index is tidied after).
+    delayed: bool = False
     #: Jobs the source holds in the keys this plan should cover (None: not counted). The
     #: units' ``before`` must add up to it, or a key was missed.
     expected: int | None = None
@@ -82,9 +91,14 @@ def resque(
     failed: Failed = "dead",
     profile: Profile = "sidekiq7",
 ) -> Plan:
-    """Resque -> Sidekiq: each queue LPOP (oldest) -> LPUSH; ``failed`` -> ``dead``/``retry``."""
+    """Resque -> Sidekiq: each queue LPOP (oldest) -> LPUSH; ``failed`` -> ``dead``/``retry``;
+    without ``queues``, resque-scheduler's delayed jobs -> ``schedule`` (:mod:`.delayed`).
+
+    Every other key under the Resque namespace is listed in ``skipped`` (with a reason when it
+    is left on purpose, :func:`~verk_compat.migrate.leftovers.resque_reason`).
+    """
     rk, sk = ResqueKeys(resque_ns), Keys(namespace)
-    plan = Plan()
+    plan = Plan(delayed=not queues)
     for q in _queues(src, rk.queues, rk.queue_pattern(), rk.queue(""), queues):
         conv = partial(resque_to_sidekiq, queue=q, profile=profile)
         plan.units.append(Unit(rk.queue(q), "LEFT", sk.queue(q), "LEFT", conv, (sk.queues, q)))
@@ -92,6 +106,22 @@ def resque(
         target = sk.dead if failed == "dead" else sk.retry
         conv = partial(resque_failure_to_sidekiq, profile=profile)
         plan.units.append(Unit(rk.failed, "LEFT", target, "ZSET", conv))
+    handled = {rk.queues}
+    if plan.delayed:
+        plan.units += delayed_units(src, rk, sk, profile=profile)
+        handled.update(index_keys(src, rk))
+    handled.update(unit.source for unit in plan.units)
+
+    def why(name: str) -> str | None:
+        if queues and name.startswith("queue:"):
+            return "not selected (--queue)"
+        if queues and name.startswith(("delayed:", "timestamps:", "delayed_queue_schedule")):
+            return "delayed jobs span queues: migrated only without --queue"
+        if name == "failed" and failed == "skip":
+            return "--failed skip"
+        return resque_reason(name)
+
+    plan.skipped, plan.reasons = leftovers(src, rk.pattern(), rk.logical, handled, why)
     return plan
 
 
@@ -155,6 +185,7 @@ def namespace(
     """
     src_keys, dst_keys = Keys(from_ns), Keys(to_ns)
     plan = Plan()
+    identities = {text(m) for m in src.smembers(src_keys.processes)}
     order = {"list": 0, "zset": 1, "set": 2, "string": 3}
     found: list[tuple[int, str, Unit]] = []
     for key in sorted(text(k) for k in src.scan_iter(match=src_keys.pattern(), count=1000)):
@@ -162,6 +193,13 @@ def namespace(
         kinds = None if logical is None else classify(logical)
         if logical is None or kinds is None or not _wanted(src_keys, logical, queues):
             plan.skipped.append(key)
+            why = None if logical is None else sidekiq_reason(logical, identities)
+            if why is None and logical is not None and kinds is not None:
+                why = "not selected (--queue)"
+            if why is None and logical is not None and not from_ns and not _family(logical):
+                why = "not a Sidekiq key (a plain database holds other applications' keys)"
+            if why is not None:
+                plan.reasons[key] = why
             continue
         src_kind, dst_kind, type_ = kinds
         if text(src.type(key)) != type_:
@@ -174,6 +212,12 @@ def namespace(
         found.append((order[type_], key, unit))
     plan.units = [unit for _, _, unit in sorted(found, key=lambda t: (t[0], t[1]))]
     return plan
+
+
+def _family(logical: str) -> bool:
+    """A key of the Sidekiq family that no plan moves (sidekiq-cron entries, this project's
+    quarantine lists): unhandled when left, even in a plain database."""
+    return logical.startswith(("cron_job", "verk:"))
 
 
 def copy(src: Redis, *, ns: str = "", queues: Sequence[str] | None = None) -> Plan:

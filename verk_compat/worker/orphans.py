@@ -17,8 +17,6 @@ Keys touched: ``verk:orphan_lock``, ``inprogress:*``, ``<identity>`` (EXISTS), `
 from __future__ import annotations
 
 import logging
-import re
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -26,29 +24,12 @@ from redis.exceptions import ResponseError
 from verk_compat.keys import Keys
 from verk_compat.lua import script
 
-__all__ = ["LOCK_TTL", "choose_reading", "owner_readings", "recover_orphans"]
+__all__ = ["LOCK_TTL", "recover_orphans"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds the lock lives if its holder dies mid-recovery.
 LOCK_TTL = 30
-#: A verk-compat process identity (``heartbeat.make_identity``).
-_IDENTITY = re.compile(r".+:\d+:[0-9a-f]{12}")  # the hostname may hold ":"
-
-
-def owner_readings(keys: Keys, key: str | bytes) -> list[tuple[str, str]]:
-    """The ``(queue, owner)`` readings of an in-progress key whose owner has this project's
-    identity shape (a Verk node's list is Verk's to requeue); empty if none."""
-    return [s for s in keys.inprogress_splits(key) if _IDENTITY.fullmatch(s[1])]
-
-
-def choose_reading(splits: list[tuple[str, str]], known: list[Any]) -> tuple[str, str]:
-    """The reading to use; ``known``: for each reading, whether its queue is in ``queues``.
-
-    A hostname and a queue name may both hold ":": the reading whose queue clients have pushed
-    to (the ``queues`` set) is the right one; else the first (a ":"-free hostname).
-    """
-    return next((s for s, k in zip(splits, known, strict=True) if k), splits[0])
 
 
 async def recover_orphans(redis: Redis, keys: Keys, identity: str) -> int:
@@ -78,7 +59,7 @@ async def recover_orphans(redis: Redis, keys: Keys, identity: str) -> int:
 
 async def _recover_list(redis: Redis, keys: Keys, identity: str, key: bytes) -> int:
     """Requeue one in-progress list if its owner is dead; returns the number moved."""
-    splits = owner_readings(keys, key)
+    splits = keys.inprogress_owners(key)  # a Verk node's list is Verk's
     if not splits or key.endswith(b":" + identity.encode()):
         return 0  # not an in-progress key, or ours (our managers reconcile their own)
     for _, owner in splits:
@@ -87,7 +68,7 @@ async def _recover_list(redis: Redis, keys: Keys, identity: str, key: bytes) -> 
     queue, owner = splits[0]
     if len(splits) > 1:
         known = await redis.smismember(keys.queues, [q for q, _ in splits])
-        queue, owner = choose_reading(splits, known)
+        queue, owner = keys.choose_inprogress_reading(splits, known)
     # The script checks the owner's hash again, atomically: a beat that lands after the
     # EXISTS above (a stalled process coming back) keeps its jobs where they are.
     owner_key = keys.process(owner)
