@@ -50,3 +50,20 @@ def test_sidekiq_to_resque_retry_set_is_unhandled(r: redis.Redis, redis_url: str
     assert "NOT HANDLED (1 key(s) of the source not migrated):\n    retry" in result.output
     result = runner.invoke(main, [*args, "--skip-unhandled"], env={"REDIS_URL": ""})
     assert result.exit_code == 0, result.output
+
+
+def test_verk_modes_list_what_they_leave(r: redis.Redis) -> None:
+    r.lpush(K.queue("default"), b'{"class":"V","args":"[1]","queue":"default","max_retry_count":3}')
+    r.sadd(K.verk_nodes, "node1")
+    r.set(K.verk_node("node1"), "alive")
+    r.set(K.stat_processed, 3)
+    r.hset(K.cron_job("nightly"), "name", "nightly")
+    r.zadd(K.quarantine("retry"), {b"x": 1.0})
+    result = migrate("verk-to-sidekiq", r)
+    assert result.ok and result.unhandled == ["cron_job:nightly"]
+    assert set(result.reasons) == {
+        "verk_nodes", "verk:node:node1", "stat:processed", "verk:quarantine:retry",
+    }  # fmt: skip
+    back = migrate("sidekiq-to-verk", r, queues=["default"])
+    assert "schedule" not in back.skipped  # absent keys are not listed
+    assert back.unhandled == ["cron_job:nightly"]

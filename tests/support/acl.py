@@ -186,7 +186,6 @@ def exercise_migration(url: str, other_db_url: str, check: redis.Redis) -> None:
     _cli("namespace", "--from-url", url, "--namespace", "ns", "--to-url", other_db_url)
     # retry has no Resque equivalent: left on purpose.
     _cli("sidekiq-to-resque", "--from-url", other_db_url, "--queue", "default", "--skip-unhandled")
-    # The quarantine list the first run made is no job of any stack: left on purpose.
-    _cli("move", "--from-url", url, "--to-url", other_db_url, "--skip-unhandled")
+    _cli("move", "--from-url", url, "--to-url", other_db_url)
     assert check.llen(RK.queue("default")) >= 1 and check.zcard(K.retry) == 1
     assert check.llen(K.queue("verk")) == 1 and check.zcard(K.dead) == 1

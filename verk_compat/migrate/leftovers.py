@@ -49,6 +49,8 @@ def sidekiq_reason(logical: str, identities: Collection[str]) -> str | None:
         return "lock (ephemeral)"
     if logical.startswith("verk:migrate:"):
         return "migration bookkeeping"
+    if logical.startswith("verk:quarantine:"):
+        return "payloads a migration or the poller could not read (inspect them by hand)"
     return None
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "job_census",
     "namespace",
     "resque",
+    "sidekiq_leftovers",
     "to_resque",
     "to_verk",
     "verk1",
@@ -134,14 +135,15 @@ def to_resque(
 ) -> Plan:
     """Sidekiq -> Resque: each queue RPOP (oldest) -> RPUSH ``{"class","args"}``.
 
-    Sidekiq's ``schedule``/``retry``/``dead`` have no Resque equivalent and are listed as skipped.
+    Sidekiq's ``schedule``/``retry``/``dead`` have no Resque equivalent: they are listed as
+    unhandled, as is any other key under the namespace the plan does not read.
     """
     sk, rk = Keys(namespace), ResqueKeys(resque_ns)
     plan = Plan()
     for q in _queues(src, sk.queues, sk.queue_pattern(), sk.queue(""), queues):
         unit = Unit(sk.queue(q), "RIGHT", rk.queue(q), "RIGHT", sidekiq_to_resque, (rk.queues, q))
         plan.units.append(unit)
-    plan.skipped += [k for k in (sk.schedule, sk.retry, sk.dead) if src.exists(k)]
+    sidekiq_leftovers(src, sk, plan, queues, read=[sk.queues])
     return plan
 
 
@@ -212,6 +214,32 @@ def namespace(
         found.append((order[type_], key, unit))
     plan.units = [unit for _, _, unit in sorted(found, key=lambda t: (t[0], t[1]))]
     return plan
+
+
+def sidekiq_leftovers(
+    src: Redis, keys: Keys, plan: Plan, queues: Sequence[str] | None, *, read: Iterable[str] = ()
+) -> None:
+    """Fill ``plan.skipped``/``plan.reasons`` with the keys under ``keys``' namespace that the
+    plan's units (and ``read``) do not read (see :mod:`.leftovers`)."""
+    identities = {_text(m) for m in src.smembers(keys.processes)}
+    handled = {unit.source for unit in plan.units} | set(read)
+
+    def why(logical: str) -> str | None:
+        found = sidekiq_reason(logical, identities)
+        if found is not None:
+            return found
+        if logical.startswith("stat:"):
+            return "counters: this mode moves jobs only"
+        if logical == "verk_nodes" or logical.startswith("verk:node:"):
+            return "Verk node registry (ephemeral)"
+        kinds = classify(logical)
+        if kinds is not None and queues and logical.startswith(("queue:", "inprogress:")):
+            return "not selected (--queue)"
+        if kinds is None and not keys.namespace and not _family(logical):
+            return "not a Sidekiq key (a plain database holds other applications' keys)"
+        return None
+
+    plan.skipped, plan.reasons = leftovers(src, keys.pattern(), keys.logical, handled, why)
 
 
 def _family(logical: str) -> bool:
@@ -334,6 +362,7 @@ def verk1(
         conv = partial(verk1_to_sidekiq, profile=profile)
         for name in ("schedule", "retry", "dead"):
             plan.units.append(Unit(vk.key(name), "ZSET", sk.key(name), "ZSET", conv))
+    sidekiq_leftovers(src, vk, plan, queues, read=[vk.queues])
     return plan
 
 
@@ -364,4 +393,5 @@ def to_verk(
         for name in ("schedule", "retry", "dead"):
             conv = partial(sidekiq_to_verk, scheduled=name == "schedule")
             plan.units.append(Unit(sk.key(name), "ZSET", vk.key(name), "ZSET", conv))
+    sidekiq_leftovers(src, sk, plan, queues, read=[sk.queues])
     return plan
