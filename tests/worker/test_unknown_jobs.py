@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +29,7 @@ from verk_compat.worker.unknown_jobs import (
 )
 
 K = Keys()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fail_policy_fails() -> None:
@@ -95,3 +102,31 @@ async def test_fail_policy_retries_as_unknown_job(r: redis.Redis, redis_url: str
     await _run_until(worker, lambda: r.zcard(K.retry) == 1)
     [retried] = [Job.decode(m) for m in zmembers(r, K.retry)]
     assert retried.error_class == "verk_compat.UnknownJob"
+
+
+def _cli_worker(redis_url: str, out: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "WORKER_OUT": str(out), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", "from verk_compat.cli import main; main()", "worker"]
+    cmd += ["tests.support.worker_app:app", "--redis-url", redis_url, *args]
+    with out.with_suffix(".log").open("wb") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_cli_flag_requeue_and_burst_refusal(r: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    refused = _cli_worker(redis_url, out, "--burst", "--unknown-jobs", "requeue")
+    assert refused.wait(30) == 2
+    assert "never drain" in out.with_suffix(".log").read_text()
+    unknown = Job.new("RubyOnly", [1]).encode()
+    r.lpush(K.queue("default"), unknown, Job.new("HardWorker", [2]).encode())
+    proc = _cli_worker(redis_url, out, "--unknown-jobs", "requeue", "-q", "default=2")
+    try:
+        deadline = time.monotonic() + 30
+        while not (out.exists() and r.lrange(K.queue("default"), 0, -1) == [unknown]):
+            assert time.monotonic() < deadline, out.with_suffix(".log").read_text()
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert r.zcard(K.retry) == 0 and r.lrange(K.queue("default"), 0, -1) == [unknown]
+    assert "RubyOnly is not registered" in out.with_suffix(".log").read_text()
