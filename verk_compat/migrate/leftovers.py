@@ -11,11 +11,13 @@ recognize process keys).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from redis import Redis
 
-__all__ = ["leftovers", "resque_reason", "sidekiq_reason"]
+from verk_compat.keys import Keys
+
+__all__ = ["family", "leftovers", "resque_reason", "sidekiq_leftovers", "sidekiq_reason"]
 
 _RESQUE_EPHEMERAL = ("workers", "workers:heartbeat", "schedules_changed")
 _RESQUE_LOCKS = ("resque_scheduler_master_lock", "resque_scheduler:master_lock")
@@ -75,3 +77,40 @@ def leftovers(
         if why is not None:
             reasons[key] = why
     return sorted(skipped), reasons
+
+
+def family(logical: str) -> bool:
+    """A key of the Sidekiq family that no plan moves (sidekiq-cron entries, this project's own
+    keys): unhandled when left, even in a plain database."""
+    return logical.startswith(("cron_job", "verk:"))
+
+
+_DATA = ("queues", "schedule", "retry", "dead")
+
+
+def sidekiq_leftovers(
+    src: Redis, keys: Keys, handled: Collection[str], queues: Sequence[str] | None
+) -> tuple[list[str], dict[str, str]]:
+    """:func:`leftovers` under ``keys``' namespace for a Sidekiq (or Verk 1.x) source."""
+    identities = {_name(m) for m in src.smembers(keys.processes)}
+
+    def why(logical: str) -> str | None:
+        found = sidekiq_reason(logical, identities)
+        if found is not None:
+            return found
+        if logical.startswith("stat:"):
+            return "counters: this mode moves jobs only"
+        if logical == "verk_nodes" or logical.startswith("verk:node:"):
+            return "Verk node registry (ephemeral)"
+        if queues and logical.startswith(("queue:", "inprogress:")):
+            return "not selected (--queue)"
+        data = logical in _DATA or logical.startswith(("queue:", "inprogress:"))
+        if not data and not keys.namespace and not family(logical):
+            return "not a Sidekiq key (a plain database holds other applications' keys)"
+        return None
+
+    return leftovers(src, keys.pattern(), keys.logical, handled, why)
+
+
+def _name(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw

@@ -36,7 +36,13 @@ from verk_compat.migrate.convert import (
 )
 from verk_compat.migrate.delayed import delayed_units, index_keys
 from verk_compat.migrate.engine import Kind, Unit
-from verk_compat.migrate.leftovers import leftovers, resque_reason, sidekiq_reason
+from verk_compat.migrate.leftovers import (
+    family,
+    leftovers,
+    resque_reason,
+    sidekiq_leftovers,
+    sidekiq_reason,
+)
 from verk_compat.migrate.replies import text
 
 __all__ = [
@@ -47,7 +53,6 @@ __all__ = [
     "job_census",
     "namespace",
     "resque",
-    "sidekiq_leftovers",
     "to_resque",
     "to_verk",
     "verk1",
@@ -143,7 +148,8 @@ def to_resque(
     for q in _queues(src, sk.queues, sk.queue_pattern(), sk.queue(""), queues):
         unit = Unit(sk.queue(q), "RIGHT", rk.queue(q), "RIGHT", sidekiq_to_resque, (rk.queues, q))
         plan.units.append(unit)
-    sidekiq_leftovers(src, sk, plan, queues, read=[sk.queues])
+    handled = {unit.source for unit in plan.units} | {sk.queues}
+    plan.skipped, plan.reasons = sidekiq_leftovers(src, sk, handled, queues)
     return plan
 
 
@@ -198,7 +204,7 @@ def namespace(
             why = None if logical is None else sidekiq_reason(logical, identities)
             if why is None and logical is not None and kinds is not None:
                 why = "not selected (--queue)"
-            if why is None and logical is not None and not from_ns and not _family(logical):
+            if why is None and logical is not None and not from_ns and not family(logical):
                 why = "not a Sidekiq key (a plain database holds other applications' keys)"
             if why is not None:
                 plan.reasons[key] = why
@@ -214,38 +220,6 @@ def namespace(
         found.append((order[type_], key, unit))
     plan.units = [unit for _, _, unit in sorted(found, key=lambda t: (t[0], t[1]))]
     return plan
-
-
-def sidekiq_leftovers(
-    src: Redis, keys: Keys, plan: Plan, queues: Sequence[str] | None, *, read: Iterable[str] = ()
-) -> None:
-    """Fill ``plan.skipped``/``plan.reasons`` with the keys under ``keys``' namespace that the
-    plan's units (and ``read``) do not read (see :mod:`.leftovers`)."""
-    identities = {_text(m) for m in src.smembers(keys.processes)}
-    handled = {unit.source for unit in plan.units} | set(read)
-
-    def why(logical: str) -> str | None:
-        found = sidekiq_reason(logical, identities)
-        if found is not None:
-            return found
-        if logical.startswith("stat:"):
-            return "counters: this mode moves jobs only"
-        if logical == "verk_nodes" or logical.startswith("verk:node:"):
-            return "Verk node registry (ephemeral)"
-        kinds = classify(logical)
-        if kinds is not None and queues and logical.startswith(("queue:", "inprogress:")):
-            return "not selected (--queue)"
-        if kinds is None and not keys.namespace and not _family(logical):
-            return "not a Sidekiq key (a plain database holds other applications' keys)"
-        return None
-
-    plan.skipped, plan.reasons = leftovers(src, keys.pattern(), keys.logical, handled, why)
-
-
-def _family(logical: str) -> bool:
-    """A key of the Sidekiq family that no plan moves (sidekiq-cron entries, this project's
-    quarantine lists): unhandled when left, even in a plain database."""
-    return logical.startswith(("cron_job", "verk:"))
 
 
 def copy(src: Redis, *, ns: str = "", queues: Sequence[str] | None = None) -> Plan:
@@ -362,7 +336,8 @@ def verk1(
         conv = partial(verk1_to_sidekiq, profile=profile)
         for name in ("schedule", "retry", "dead"):
             plan.units.append(Unit(vk.key(name), "ZSET", sk.key(name), "ZSET", conv))
-    sidekiq_leftovers(src, vk, plan, queues, read=[vk.queues])
+    handled = {unit.source for unit in plan.units} | {vk.queues}
+    plan.skipped, plan.reasons = sidekiq_leftovers(src, vk, handled, queues)
     return plan
 
 
@@ -393,5 +368,6 @@ def to_verk(
         for name in ("schedule", "retry", "dead"):
             conv = partial(sidekiq_to_verk, scheduled=name == "schedule")
             plan.units.append(Unit(sk.key(name), "ZSET", vk.key(name), "ZSET", conv))
-    sidekiq_leftovers(src, sk, plan, queues, read=[sk.queues])
+    handled = {unit.source for unit in plan.units} | {sk.queues}
+    plan.skipped, plan.reasons = sidekiq_leftovers(src, sk, handled, queues)
     return plan
