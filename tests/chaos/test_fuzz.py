@@ -102,6 +102,7 @@ async def test_every_payload_ends_in_exactly_one_place(
     worker = Worker(
         fuzz_app(finished, failed), {q: 3 for q in SERVED}, redis_url=redis_url,
         poll_interval=0.1, beat_interval=0.2, block_timeout=0.2, shutdown_timeout=3,
+        unknown_jobs="fail",  # unknown classes are among the places checked: retry/dead
     )  # fmt: skip
     task = asyncio.create_task(worker.run())
     try:
