@@ -130,3 +130,24 @@ def test_cli_flag_requeue_and_burst_refusal(r: redis.Redis, redis_url: str, tmp_
         proc.wait(30)
     assert r.zcard(K.retry) == 0 and r.lrange(K.queue("default"), 0, -1) == [unknown]
     assert "RubyOnly is not registered" in out.with_suffix(".log").read_text()
+
+
+async def test_stop_ends_the_pause(r: redis.Redis, redis_url: str) -> None:
+    """A slot pausing after a hand-back (up to 5 s) does not hold a graceful stop."""
+    unknown = Job.new("RubyOnly", []).encode()
+    r.lpush(K.queue("default"), unknown)
+    worker = Worker(App(), {"default": 1}, redis_url=redis_url, block_timeout=0.2)
+    worker.processor.unknown_jobs.in_a_row["default"] = 99  # the longest pause next
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            while r.llen(K.queue("default")) == 0 or not worker.processor.unknown_jobs.in_a_row:
+                await asyncio.sleep(0.02)
+            while worker.processor.unknown_jobs.in_a_row["default"] < 100:
+                await asyncio.sleep(0.02)
+        worker.stop()
+        async with asyncio.timeout(MAX_PAUSE - 1):  # would hang for the whole pause otherwise
+            await task
+    finally:
+        await worker.aclose()
+    assert r.lrange(K.queue("default"), 0, -1) == [unknown]

@@ -172,6 +172,7 @@ class Worker:
         no more jobs from now on (as Sidekiq): only running jobs get the grace period."""
         for manager in self.managers.values():
             manager.stop()
+        self.processor.unknown_jobs.stop()  # a slot pausing after a hand-back ends now
         self._stop.set()
 
     def set_quiet(self) -> None:

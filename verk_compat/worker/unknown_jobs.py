@@ -25,6 +25,7 @@ Keys touched: ``inprogress:<q>:<identity>`` (LREM), ``queue:<q>`` (LPUSH).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -119,6 +120,16 @@ class UnknownJobs:
         #: Consecutive hand-backs per queue (reset when a job of that queue runs).
         self.in_a_row: dict[str, int] = {}
         self._warned: dict[str, float] = {}
+        self._stopping: asyncio.Event | None = None
+
+    def stop(self) -> None:
+        """The worker is stopping: pauses end at once (the jobs are already back in queue)."""
+        self._event().set()
+
+    def _event(self) -> asyncio.Event:
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        return self._stopping
 
     def action(self, queue: str) -> Fail | HandBack:
         return decide(self.policy, self.in_a_row.get(queue, 0))
@@ -145,7 +156,10 @@ class UnknownJobs:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._warn(class_name, queue)
-        await asyncio.sleep(action.pause)
+        stopping = self._event()
+        if not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), action.pause)
 
     def _warn(self, class_name: str, queue: str) -> None:
         """One warning per class a minute: visible, without a line per hand-back."""
