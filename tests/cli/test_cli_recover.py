@@ -80,11 +80,17 @@ def test_processes_lists_in_progress_jobs_of_dead_identities(
     assert (live["identity"], live["inprogress"]) == (LIVE, {"default": 1})
     assert dead["identity"] == DEAD and dead["kind"] == "dead"
     assert dead["inprogress"] == {"a:b": 1, "default": 2} and dead["alive"] is False
+    jids = [str(Job.decode(raw).jid) for raw in fleet["default"]]
+    assert sorted(j["jid"] for j in dead["inprogress_jobs"] if j["queue"] == "default") == sorted(
+        jids
+    )
+    assert {j["class"] for j in dead["inprogress_jobs"]} == {"J"}
     out = run("processes", url=redis_url)
     assert "(1 live)" in out and "in progress (fetched, not acknowledged):" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(DEAD)]
     assert [row[:3] for row in rows] == [[DEAD, "a:b", "1"], [DEAD, "default", "2"]]
     assert all("recover" in " ".join(row) for row in rows)
+    assert all(jid in out for jid in jids)
     lists = InProgress(r, K).by_identity()
     assert {e.queue: (e.size, e.alive) for e in lists[DEAD]} == {
         "a:b": (1, False),

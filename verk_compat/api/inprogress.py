@@ -9,7 +9,7 @@ starting a worker (``verk-compat recover``), with the same script and checks: a 
 (its ``<identity>`` heartbeat hash still exists) is refused unless forced. Only lists whose owner
 has this project's identity shape are listed (a Verk node's lists are shown with its process).
 
-Keys touched: ``inprogress:*`` (SCAN, LLEN), ``<identity>`` (EXISTS), ``queues`` (SMISMEMBER),
+Keys touched: ``inprogress:*`` (SCAN, LRANGE), ``<identity>`` (EXISTS), ``queues`` (SMISMEMBER),
 ``queue:<q>`` (via ``lua/requeue.lua``).
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import ResponseError
 
-from verk_compat.api.records import Base
-from verk_compat.api.values import shown, text, wire
+from verk_compat.api.records import Base, JobRecord
+from verk_compat.api.values import decode_or_none, shown, text, wire
 from verk_compat.lua import script
 
 __all__ = ["InProgress", "InProgressList", "ProcessAlive"]
@@ -39,13 +39,16 @@ class InProgressList:
     size: int
     alive: bool
     key: str
+    #: The jobs, oldest fetched last (an in-progress list holds at most a few per thread).
+    records: tuple[JobRecord, ...] = ()
 
     def summary(self) -> dict[str, object]:
         return {
             "identity": shown(self.identity),
             "queue": shown(self.queue),
-            "jobs": self.size,
+            "size": self.size,
             "alive": self.alive,
+            "jobs": [{"jid": rec.jid, "class": rec.class_name} for rec in self.records],
         }
 
 
@@ -61,12 +64,13 @@ class InProgress(Base):
                 continue
             queue, owner = reading
             try:
-                size = int(self.redis.llen(key))
+                raws = [wire(text(raw)) for raw in self.redis.lrange(key, 0, -1)]
             except ResponseError:
                 continue  # WRONGTYPE: not a list, nothing this command can move
-            if size:
+            if raws:
                 alive = bool(self.redis.exists(wire(self.keys.process(owner))))
-                found.append(InProgressList(owner, queue, size, alive, text(key)))
+                records = tuple(JobRecord(raw, decode_or_none(raw)) for raw in raws)
+                found.append(InProgressList(owner, queue, len(raws), alive, text(key), records))
         return sorted(found, key=lambda x: (x.identity, x.queue))
 
     def by_identity(self) -> dict[str, list[InProgressList]]:

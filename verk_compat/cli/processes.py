@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from verk_compat.api import InProgress, ProcessAlive, ProcessSet
+from verk_compat.api import InProgress, InProgressList, ProcessAlive, ProcessSet
 from verk_compat.cli._admin import admin_options, emit, fmt_age, render_table, session
 from verk_compat.codec.job import now
 
@@ -35,19 +35,14 @@ def processes(
         found = [p.summary(stamp) for p in live]
         lists = InProgress(client, keys).by_identity()
     for p in found:
-        p["inprogress"] = {e.queue: e.size for e in lists.pop(p["identity"], [])}
+        _add_in_progress(p, lists.pop(p["identity"], []))
     # Identities with in-progress jobs and no live process: a dead worker's jobs, in no queue.
-    dead = [
-        {
-            "identity": ident,
-            "kind": "dead",
-            "queues": [e.queue for e in entries],
-            "busy": 0,
-            "inprogress": {e.queue: e.size for e in entries},
-            "alive": any(e.alive for e in entries),
-        }
-        for ident, entries in sorted(lists.items())
-    ]
+    dead = []
+    for ident, entries in sorted(lists.items()):
+        entry: dict[str, Any] = {"identity": ident, "kind": "dead", "busy": 0}
+        entry["queues"] = [e.queue for e in entries]
+        entry["alive"] = any(e.alive for e in entries)
+        dead.append(_add_in_progress(entry, entries))
     problems = live.problems + [
         f"process {p['identity']}: {problem}" for p in found for problem in p.get("unreadable", ())
     ]
@@ -71,6 +66,17 @@ def processes(
     emit(as_json, found + dead, human, problems)
 
 
+def _add_in_progress(entry: dict[str, Any], lists: list[InProgressList]) -> dict[str, Any]:
+    """``inprogress`` ({queue: jobs}) and ``inprogress_jobs`` ([{queue, jid, class}])."""
+    entry["inprogress"] = {e.queue: e.size for e in lists}
+    entry["inprogress_jobs"] = [
+        {"queue": e.queue, "jid": rec.jid, "class": rec.class_name}
+        for e in lists
+        for rec in e.records
+    ]
+    return entry
+
+
 def _in_progress_table(entries: list[dict[str, Any]]) -> str:
     """Jobs fetched and not acknowledged, per identity and queue; dead identities flagged."""
     rows = [
@@ -79,14 +85,22 @@ def _in_progress_table(entries: list[dict[str, Any]]) -> str:
             queue,
             size,
             "dead: verk-compat recover IDENTITY" if p["kind"] == "dead" else "live",
+            _jids(p, queue),
         )
         for p in entries
         for queue, size in sorted(p.get("inprogress", {}).items())
     ]
     if not rows:
         return ""
-    headers = ("identity", "queue", "in progress", "owner")
+    headers = ("identity", "queue", "in progress", "owner", "jobs")
     return "\n\nin progress (fetched, not acknowledged):\n" + render_table(headers, rows)
+
+
+def _jids(entry: dict[str, Any], queue: str, most: int = 3) -> str:
+    """``jid class`` of the first jobs of ``queue`` in ``entry`` (``+N`` for the rest)."""
+    jobs = [j for j in entry.get("inprogress_jobs", []) if j["queue"] == queue]
+    shown = ", ".join(f"{j['jid'] or '(invalid)'} {j['class'] or ''}".strip() for j in jobs[:most])
+    return shown + (f" +{len(jobs) - most}" if len(jobs) > most else "")
 
 
 @click.command()
