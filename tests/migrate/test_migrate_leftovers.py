@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from verk_compat.cli import main
 from verk_compat.codec.job import Job
+from verk_compat.devtools.redis_server import EmbeddedRedis
 from verk_compat.keys import Keys
 from verk_compat.migrate import migrate
 
@@ -67,3 +68,20 @@ def test_verk_modes_list_what_they_leave(r: redis.Redis) -> None:
     back = migrate("sidekiq-to-verk", r, queues=["default"])
     assert "schedule" not in back.skipped  # absent keys are not listed
     assert back.unhandled == ["cron_job:nightly"]
+
+
+def test_copy_lists_unhandled_keys_and_fails_unless_told(r: redis.Redis, redis_url: str) -> None:
+    r.lpush(K.queue("default"), Job.new("W", [1]).encode())
+    r.hset(K.cron_job("nightly"), "name", "nightly")
+    with EmbeddedRedis() as other:
+        args = ["migrate", "copy", "--from-url", redis_url, "--to-url", other.url]
+        run = CliRunner().invoke(main, [*args, "--dry-run"], env={"REDIS_URL": ""})
+        assert run.exit_code == 1
+        assert (
+            "NOT HANDLED (1 key(s) of the source not migrated):\n    cron_job:nightly" in run.output
+        )
+        again = CliRunner().invoke(
+            main, [*args, "--skip-unhandled", "--json"], env={"REDIS_URL": ""}
+        )
+        assert again.exit_code == 0, again.output
+        assert '"unhandled": ["cron_job:nightly"]' in again.output

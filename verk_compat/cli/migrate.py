@@ -71,7 +71,12 @@ def _left_alone(ignored: dict[str, str], unhandled: list[str]) -> list[str]:
 
 
 def _copy(
-    src: redis.Redis, dst: redis.Redis | None, namespace: str, dry_run: bool, as_json: bool
+    src: redis.Redis,
+    dst: redis.Redis | None,
+    namespace: str,
+    dry_run: bool,
+    as_json: bool,
+    skip_unhandled: bool,
 ) -> None:
     if dst is None:
         raise click.UsageError("copy needs --to-url (another Redis); the source is not changed")
@@ -83,8 +88,11 @@ def _copy(
         click.echo(f"{verb} {len(done.copied)} keys; the source is unchanged")
         for key in done.conflicts:
             click.echo(f"conflict: {key} exists on the target (not overwritten)")
+        for line in _left_alone(done.reasons, done.unhandled):
+            click.echo(line)
     if not done.ok:
         raise SystemExit(1)
+    _fail_on_unhandled(done.unhandled, skip_unhandled)
 
 
 def _client(url: str) -> redis.Redis:
@@ -157,7 +165,7 @@ def migrate(
         src = _client(resolve(from_url))
         dst = _client(to_url) if to_url else None
         if mode == "copy":
-            _copy(src, dst, namespace, dry_run, as_json)
+            _copy(src, dst, namespace, dry_run, as_json, skip_unhandled)
             return
         echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
         result = run_migration(
@@ -178,9 +186,13 @@ def migrate(
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))
     if not result.ok:
         raise SystemExit(1)
-    if result.unhandled and not skip_unhandled:
+    _fail_on_unhandled(result.unhandled, skip_unhandled)
+
+
+def _fail_on_unhandled(unhandled: list[str], skip_unhandled: bool) -> None:
+    if unhandled and not skip_unhandled:
         click.echo(
-            f"verk-compat: {len(result.unhandled)} key(s) of the source were not migrated; "
+            f"verk-compat: {len(unhandled)} key(s) of the source were not migrated; "
             "rerun with --skip-unhandled to accept that",
             err=True,
         )

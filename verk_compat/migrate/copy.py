@@ -31,10 +31,17 @@ class CopyResult:
     copied: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Why a skipped key is left on purpose; the others are :attr:`unhandled`.
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.conflicts
+
+    @property
+    def unhandled(self) -> list[str]:
+        """Skipped keys with no reason to be left (the CLI exits 1 unless --skip-unhandled)."""
+        return [key for key in self.skipped if key not in self.reasons]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +50,8 @@ class CopyResult:
             "copied": self.copied,
             "conflicts": self.conflicts,
             "skipped": self.skipped,
+            "unhandled": self.unhandled,
+            "ignored": self.reasons,
         }
 
 
@@ -55,7 +64,7 @@ def copy_keys(src: Redis, dst: Redis, *, namespace: str = "", dry_run: bool = Fa
     if dst is src or same_server(src, dst):
         raise ValueError("copy needs another server (--to-url); to rename keys use 'namespace'")
     plan = plans.namespace(src, from_ns=namespace, to_ns=namespace)
-    result = CopyResult(skipped=list(plan.skipped))
+    result = CopyResult(skipped=list(plan.skipped), reasons=dict(plan.reasons))
     for unit in plan.units:
         key = unit.source
         if dst.exists(key):
