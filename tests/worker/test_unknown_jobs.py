@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -151,3 +153,17 @@ async def test_stop_ends_the_pause(r: redis.Redis, redis_url: str) -> None:
     finally:
         await worker.aclose()
     assert r.lrange(K.queue("default"), 0, -1) == [unknown]
+
+
+async def test_unregistered_rails_job_is_handed_back_under_its_rails_name(
+    r: redis.Redis, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ActiveJob wrapper whose Rails class the app does not register is a Ruby job too."""
+    fixture = ROOT / "fixtures" / "sidekiq-6.4.1" / "activejob.json"
+    raw = json.loads(fixture.read_text())["raw"].encode()
+    r.lpush(K.queue("default"), raw)
+    worker = Worker(App(), {"default": 1}, redis_url=redis_url, block_timeout=0.2)
+    with caplog.at_level(logging.WARNING, logger="verk_compat.worker.unknown_jobs"):
+        await _run_until(worker, lambda: bool(worker.processor.unknown_jobs.in_a_row))
+    assert r.lrange(K.queue("default"), 0, -1) == [raw] and r.zcard(K.retry) == 0
+    assert "class InteropActiveJob is not registered" in caplog.text

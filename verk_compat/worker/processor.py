@@ -243,7 +243,7 @@ class Processor:
     ) -> None:
         if isinstance(exc, UnknownJob) and self.unknown_jobs.policy == "requeue":
             self.running.pop(tid, None)  # not running during the pause that follows
-            await self.unknown_jobs.hand_back(queue, inprogress_key, raw, job.class_name)
+            await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
             return
         try:
             await self._record_failure(
