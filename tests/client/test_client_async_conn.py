@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from tests.support.replies import zmembers
@@ -71,13 +72,25 @@ class _CountingWriter:
 @pytest.fixture
 async def retrying(redis_server: EmbeddedRedis) -> AsyncIterator[redis.asyncio.Redis]:
     """``Redis(host=..., port=...)`` as users write it: its connections retry 10 times."""
-    client = redis.asyncio.Redis(host=redis_server.host, port=redis_server.port, socket_timeout=0.3)
+    where: dict[str, Any] = {"host": redis_server.host, "port": redis_server.port}
+    where["socket_timeout"] = 0.3
+    client = redis.asyncio.Redis(**where)
+    if _retries(client) != 10:  # redis-py 5.x retries nothing by default: say it outright
+        await client.aclose()
+        errors: list[type[Exception]] = [redis.ConnectionError, redis.TimeoutError]
+        retry = AsyncRetry(ExponentialBackoff(), 10)
+        client = redis.asyncio.Redis(**where, retry=retry, retry_on_error=errors)
+    assert _retries(client) == 10
     client.connection_pool.connection_class = CountingConnection
-    # redis-py leaves the asyncio pool's ``make_connection`` unannotated.
-    connection = client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-    assert connection.retry.get_retries() == 10
     yield client
     await client.aclose()
+
+
+def _retries(client: redis.asyncio.Redis) -> int:
+    # redis-py leaves the asyncio pool's ``make_connection`` unannotated.
+    retry: Any = client.connection_pool.make_connection().retry  # type: ignore[no-untyped-call]
+    # ``get_retries`` came in redis-py 5.1.
+    return int(retry.get_retries() if hasattr(retry, "get_retries") else retry._retries)
 
 
 async def _line_id(client: AsyncClient) -> int:

@@ -164,7 +164,8 @@ def _kw(r: redis.Redis) -> dict[str, Any]:
 def _line_id(client: Client) -> int:
     """Server-side id of the connection a Client holds for its pushes."""
     line: Any = client._line
-    assert line is not None and line.is_connected
+    # ``is_connected`` came in redis-py 6; 5.x keeps the socket in ``_sock``.
+    assert line is not None and getattr(line, "is_connected", line._sock is not None)
     line.send_command("CLIENT", "ID")
     return int(line.read_response())
 

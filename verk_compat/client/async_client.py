@@ -37,6 +37,7 @@ the Resque target ``resque:queues`` (SADD) + ``resque:queue:<q>`` (RPUSH), the V
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -60,6 +61,7 @@ from verk_compat.client.resp import (
     after_write,
     check_replicated,
     check_replies,
+    pool_args,
     reply_count,
     unavailable_error,
 )
@@ -221,7 +223,7 @@ class AsyncClient:
     async def _on_pool(self, writes: Sequence[Write]) -> list[Any]:
         """One exchange on a pool connection, checked again just before the write."""
         pool: Any = self.redis.connection_pool
-        conn: Any = await pool.get_connection()
+        conn: Any = await pool.get_connection(*pool_args(pool))
         try:
             await _ready(conn)
             return await _exchange(conn, self._packer.pack(conn, writes), reply_count(writes))
@@ -257,19 +259,35 @@ async def _ready(conn: Any) -> None:
     An idle connection that reads as ready (closed by the server, or holding bytes nobody asked
     for, in redis-py's buffers or still in the socket) cannot be trusted: it is dropped and a
     fresh one made (redis-py's ``connect()`` applies its own retry policy to connecting).
+
+    Public API of redis-py 5.0 to 8: ``connect()`` returns at once on a connected connection,
+    so it goes first and the check follows, on a new connection as on an idle one.
     """
-    if conn.is_connected:
-        try:
-            if not _unread(conn) and not await conn.can_read():
-                return
-        except _NETWORK:
-            pass
-        await conn.disconnect(nowait=True)
+    await _connect(conn)
+    try:
+        if not _unread(conn) and not await _can_read(conn):
+            return
+    except _NETWORK:
+        pass
+    await conn.disconnect(nowait=True)
+    await _connect(conn)
+
+
+async def _connect(conn: Any) -> None:
     try:
         await conn.connect()
     except BaseException:  # e.g. cancelled mid-handshake: a reply may still be on its way
         await _drop(conn)
         raise
+
+
+async def _can_read(conn: Any) -> bool:
+    """Whether redis-py sees bytes (or EOF) on ``conn``: ``can_read()`` from redis-py 6 on,
+    ``can_read_destructive()`` before (deprecated since 8.0)."""
+    can_read = getattr(conn, "can_read", None)
+    if can_read is None:
+        can_read = conn.can_read_destructive
+    return bool(await can_read())
 
 
 def _unread(conn: Any) -> bool:
@@ -280,7 +298,7 @@ def _unread(conn: Any) -> bool:
     redis-py's ``can_read()``. A zero-timeout ``select`` sees it. On TLS this may also see
     bytes of the TLS layer itself: the connection is then remade for nothing, which is safe.
     """
-    writer = conn._writer
+    writer = getattr(conn, "_writer", None)  # redis-py's stream (private: may be absent)
     sock = None if writer is None else writer.transport.get_extra_info("socket")
     if sock is None:
         return False
@@ -324,9 +342,14 @@ async def _send(conn: Any, packed: Sequence[bytes]) -> None:
     Straight into the transport, which sends at once what the socket takes; only bytes left to
     flush are waited for, within the socket timeout. (redis-py's ``send_packed_command`` runs
     every write under ``asyncio.wait_for`` when a socket timeout is set: a new task per call.)
-    A failure to send shows here or, once the transport sees it, at the read.
+    A failure to send shows here or, once the transport sees it, at the read. A connection
+    without redis-py's private ``_writer`` stream (another implementation) gets the public
+    ``send_packed_command``.
     """
-    writer = conn._writer
+    writer = getattr(conn, "_writer", None)
+    if writer is None:
+        await conn.send_packed_command(packed, check_health=False)
+        return
     writer.writelines(packed)
     if writer.transport.get_write_buffer_size():
         try:
@@ -348,5 +371,6 @@ def _abandon(conn: Any) -> None:
     """Close a connection without awaiting (its event loop may be gone)."""
     try:
         conn._close()
-    except Exception:  # the loop is closed: nothing left to close it with
-        conn._writer = conn._reader = None
+    except Exception:  # the loop is closed (or no ``_close``): nothing left to close it with
+        with contextlib.suppress(AttributeError):
+            conn._writer = conn._reader = None

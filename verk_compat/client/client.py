@@ -57,6 +57,7 @@ from verk_compat.client.resp import (
     check_replicated,
     check_replies,
     commands,
+    pool_args,
     reply_count,
 )
 from verk_compat.client.resp import unavailable_error as _unavailable
@@ -259,7 +260,7 @@ def pipeline(
     after the write began are not retried (see the module docs).
     """
     pool = client.connection_pool
-    conn: Any = pool.get_connection()
+    conn: Any = pool.get_connection(*pool_args(pool))
     try:
         replies = _exchange(conn, conn.pack_commands(commands), len(commands))
     finally:
@@ -276,14 +277,18 @@ def _ready(conn: Any) -> None:
     An idle connection that reads as ready (closed by the server, or holding bytes nobody asked
     for) cannot be trusted: it is dropped and a fresh one made (redis-py's ``connect()`` applies
     its own retry policy to connecting).
+
+    Only redis-py's public API, the same from 5.0 to 8 (``is_connected`` came in 6.x):
+    ``connect()`` returns at once on a connected connection, so it goes first and ``can_read()``
+    then checks the connection, new or idle.
     """
-    if conn.is_connected:
-        try:
-            if not conn.can_read():
-                return
-        except _NETWORK:
-            pass
-        conn.disconnect()
+    conn.connect()
+    try:
+        if not conn.can_read():
+            return
+    except _NETWORK:
+        pass
+    conn.disconnect()
     conn.connect()
 
 

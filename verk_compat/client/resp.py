@@ -15,6 +15,8 @@ the same bytes, the same reply checks and the same messages:
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ __all__ = [
     "check_replicated",
     "check_replies",
     "commands",
+    "pool_args",
     "reply_count",
     "unavailable_error",
 ]
@@ -91,6 +94,26 @@ class Packer:
             self._heads.clear()
         head = self._heads[key] = sadd + push[: -len(_EMPTY)]
         return head
+
+
+def pool_args(pool: Any) -> tuple[str, ...]:
+    """The arguments of ``pool.get_connection(...)``, for every redis-py from 5.0 on.
+
+    redis-py 5.0 to 5.2 require a command name (which they ignore); later versions deprecate
+    passing one (a warning). Which one a pool wants is read from its signature, once per class.
+    """
+    pool_type: Any = type(pool)
+    return _pool_args(pool_type)
+
+
+@functools.cache
+def _pool_args(pool_type: Any) -> tuple[str, ...]:
+    try:
+        param = inspect.signature(pool_type.get_connection).parameters.get("command_name")
+    except (TypeError, ValueError):  # pragma: no cover - a pool without a readable signature
+        return ()
+    required = param is not None and param.default is inspect.Parameter.empty
+    return ("LPUSH",) if required else ()
 
 
 def after_write(exc: BaseException) -> redis.ConnectionError | redis.TimeoutError:
