@@ -13,6 +13,7 @@ import redis
 
 from tests.support.payloads import queue_payloads, same, schedule_entries
 from verk_compat.client.client import Client
+from verk_compat.client.options import OPTION_NAMES
 from verk_compat.client.planner import Planner
 from verk_compat.codec.job import Job
 from verk_compat.codec.timestamps import score
@@ -83,7 +84,9 @@ def test_payload_keys_match_ruby_fixture(client: Client, r: redis.Redis) -> None
 def test_enqueue_options(
     client: Client, r: redis.Redis, options: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    jid = client.enqueue("HardWorker", ["x"], **options)
+    named = {k: v for k, v in options.items() if k in OPTION_NAMES or k in ("queue", "retry")}
+    extra = {k: v for k, v in options.items() if k not in named}
+    jid = client.enqueue("HardWorker", ["x"], extra=extra, **named)
     queue = options.get("queue", "default")
     (payload,) = queue_payloads(r, f"queue:{queue}")
     assert payload["jid"] == jid
@@ -133,8 +136,8 @@ def test_enqueue_many_validates_everything_first(client: Client, r: redis.Redis)
 def test_enqueue_many_edge_cases(client: Client, r: redis.Redis) -> None:
     assert client.enqueue_many("W", []) == []
     assert r.dbsize() == 0
-    with pytest.raises(ValueError, match="jid"):
-        client.enqueue_many("W", [[1]], jid="abc")
+    with pytest.raises(TypeError, match="jid"):
+        client.enqueue_many("W", [[1]], jid="abc")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -284,11 +287,13 @@ def test_middleware_can_change_the_job(redis_url: str, r: redis.Redis) -> None:
 def test_reserved_option_names(client: Client, r: redis.Redis) -> None:
     later = time.time() + 60
     with pytest.raises(InvalidJob, match="schedule"):
-        client.enqueue("W", [], at=later)
+        client.enqueue("W", [], at=later)  # type: ignore[call-arg]
     with pytest.raises(InvalidJob):
-        client.enqueue_many("W", [[]], at=later)
+        client.enqueue_many("W", [[]], at=later)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        client.enqueue_in(60, "W", [], at=later)
+        client.enqueue_in(60, "W", [], at=later)  # type: ignore[call-arg]
+    with pytest.raises(InvalidJob, match="schedule"):
+        client.enqueue("W", [], extra={"at": later})
     assert r.dbsize() == 0
 
 

@@ -188,7 +188,9 @@ def test_packed_push_is_what_redis_py_sends(
 
 def test_pushed_payload_is_the_codec_encoding(r: redis.Redis, redis_url: str) -> None:
     with Client(redis_url) as client:
-        client.enqueue("W", [1, "two", 3.0, None, {"k": [True]}], queue="q", retry=3, tag="x")
+        client.enqueue(
+            "W", [1, "two", 3.0, None, {"k": [True]}], queue="q", retry=3, extra={"tag": "x"}
+        )
     (raw,) = r.lrange("queue:q", 0, -1)
     got = json.loads(raw)
     job = Job.new(

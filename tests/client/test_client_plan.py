@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.support.payloads import same
 from tests.support.replies import as_bytes
+from verk_compat.client.options import OPTION_NAMES
 from verk_compat.client.planner import Planner, options_of
 from verk_compat.client.template import ARGS, JID, Template
 from verk_compat.codec.job import Job, Profile
@@ -49,8 +50,10 @@ def reference(args: list[Any], options: dict[str, Any], profile: Profile, jid: s
 
 
 def opts(options: dict[str, Any]) -> dict[str, Any]:
-    extra = {k: v for k, v in options.items() if k not in ("queue", "retry")}
-    return options_of(options.get("queue", "default"), options.get("retry", True), None, extra)
+    named = {k: v for k, v in options.items() if k in OPTION_NAMES}
+    extra = {k: v for k, v in options.items() if k not in {*named, "queue", "retry"}}
+    queue, retry = options.get("queue", "default"), options.get("retry", True)
+    return options_of(queue, retry, None, named, extra)
 
 
 @pytest.mark.parametrize("profile", PROFILES)

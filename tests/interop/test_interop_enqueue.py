@@ -22,6 +22,7 @@ from tests.support.payloads import same
 from tests.support.replies import zmembers, zscored
 from tests.support.ruby import CONSUMER, SidekiqProcess, ruby_json
 from verk_compat.client.client import Client
+from verk_compat.client.options import OPTION_NAMES
 from verk_compat.codec.job import Job
 from verk_compat.devtools.redis_server import EmbeddedRedis
 
@@ -109,7 +110,9 @@ def send_shapes(client: Client) -> dict[str, tuple[list[Any], dict[str, Any]]]:
     """Enqueue every shape; map jid -> (args, options)."""
     sent = {}
     for _name, args, options in SHAPES:
-        jid = client.enqueue(WORKER, args, **options)
+        named = {k: v for k, v in options.items() if k in OPTION_NAMES or k in ("queue", "retry")}
+        extra = {k: v for k, v in options.items() if k not in {*named, "jid"}}
+        jid = client.enqueue(WORKER, args, jid=options.get("jid"), extra=extra, **named)
         sent[jid] = (args, options)
     return sent
 

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from verk_compat.client.client import Client
+from verk_compat.client.options import OPTION_NAMES
 from verk_compat.client.planner import Target
 from verk_compat.errors import InvalidJob, RedisUnavailable, VerkError
 from verk_compat.redis_url import resolve
@@ -189,8 +190,11 @@ def _push(
     in_: float | None,
     options: dict[str, Any],
 ) -> str:
+    # -o KEY=JSON takes job options and any other payload key alike: the latter go in extra.
+    named = {k: v for k, v in options.items() if k in OPTION_NAMES or k in _FLAGGED}
+    extra = {k: v for k, v in options.items() if k not in named}
     if in_ is not None:
-        return client.enqueue_in(in_, class_name, args, **options)
+        return client.enqueue_in(in_, class_name, args, extra=extra, **named)
     if at is not None:
-        return client.schedule(class_name, args, at=at, **options)
-    return client.enqueue(class_name, args, **options)
+        return client.schedule(class_name, args, at=at, extra=extra, **named)
+    return client.enqueue(class_name, args, extra=extra, **named)

@@ -39,13 +39,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import select
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
+from verk_compat.client.options import JobOptions, options_of
 from verk_compat.client.planner import (
     At,
     ClientMiddleware,
@@ -53,7 +54,6 @@ from verk_compat.client.planner import (
     Target,
     Write,
     epoch,
-    options_of,
     wait_write,
 )
 from verk_compat.client.resp import (
@@ -139,11 +139,12 @@ class AsyncClient:
         queue: str = "default",
         retry: bool | int = True,
         jid: str | None = None,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
         """Push one job to ``queue:<queue>`` in one round trip; returns its jid."""
         jid, write = self.planner.enqueue_write(
-            class_name, args, options_of(queue, retry, jid, options)
+            class_name, args, options_of(queue, retry, jid, options, extra, "enqueue")
         )
         await self._run([write], [jid])
         return jid
@@ -155,10 +156,11 @@ class AsyncClient:
         *,
         queue: str = "default",
         retry: bool | int = True,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> list[str]:
         """Push one job per args list, in pipelined batches; all are validated first."""
-        opts = options_of(queue, retry, None, options)
+        opts = options_of(queue, retry, None, options, extra, "enqueue_many")
         batches = self.planner.batches(class_name, many_args, opts)
         pushed: list[str] = []
         for batch in batches:
@@ -175,18 +177,32 @@ class AsyncClient:
         queue: str = "default",
         retry: bool | int = True,
         jid: str | None = None,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
         """Run the job at ``at`` (datetime or epoch seconds); a past time enqueues at once."""
-        job = self.planner.job(class_name, args, options_of(queue, retry, jid, options))
+        opts = options_of(queue, retry, jid, options, extra, "schedule")
+        job = self.planner.job(class_name, args, opts)
         await self._run([self.planner.at(job, epoch(at))], [str(job.jid)])
         return str(job.jid)
 
     async def enqueue_in(
-        self, seconds: float, class_name: str, args: Sequence[Any] = (), **options: Any
+        self,
+        seconds: float,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
         """Run the job ``seconds`` from now (Sidekiq's ``perform_in``)."""
-        return await self.schedule(class_name, args, at=now() + epoch(seconds), **options)
+        at = now() + epoch(seconds)
+        return await self.schedule(
+            class_name, args, at=at, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     async def _run(self, writes: Sequence[Write], jids: Sequence[str] = ()) -> None:
         if self._wait is not None:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from verk_compat.client.options import options_of
 from verk_compat.client.template import (
     ARGS,
     ARGS_MARK,
@@ -342,15 +343,3 @@ def _batch(chunk: list[Any], start: int) -> Batch:
         raise
     # One codec encode for the chunk, split back into each job's args bytes (no re-encoding).
     return Batch(chunk, _SPLIT(dumps(chunk)), new_jids(len(chunk)))
-
-
-def options_of(
-    queue: str, retry: bool | int, jid: str | None, extra: dict[str, Any]
-) -> dict[str, Any]:
-    """The keyword arguments of :meth:`Job.new` for one call of the client API."""
-    if "args" in extra or "class_name" in extra:
-        raise InvalidJob("args and class are positional arguments, not options")
-    # An "at" left in a payload makes Sidekiq re-schedule it forever (docs/wire.md §4.3).
-    if "at" in extra:
-        raise InvalidJob("at is not a payload key: use schedule(..., at) or enqueue_in()")
-    return {"queue": queue, "retry": retry, "jid": jid, **extra}

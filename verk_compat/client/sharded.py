@@ -13,10 +13,12 @@ Keys touched: those of the clients, on the server of each job's queue.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 from verk_compat.client.async_client import AsyncClient
 from verk_compat.client.client import Client
+from verk_compat.client.options import JobOptions
+from verk_compat.client.planner import At
 
 __all__ = ["AsyncShardedClient", "ShardedClient"]
 
@@ -73,9 +75,20 @@ class ShardedClient:
         return self._routes.for_queue(queue)
 
     def enqueue(
-        self, class_name: str, args: Sequence[Any] = (), *, queue: str = "default", **options: Any
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return self.client_for(queue).enqueue(class_name, args, queue=queue, **options)
+        client = self.client_for(queue)
+        return client.enqueue(
+            class_name, args, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     def enqueue_many(
         self,
@@ -83,14 +96,31 @@ class ShardedClient:
         many_args: Iterable[Sequence[Any]],
         *,
         queue: str = "default",
-        **options: Any,
+        retry: bool | int = True,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> list[str]:
-        return self.client_for(queue).enqueue_many(class_name, many_args, queue=queue, **options)
+        client = self.client_for(queue)
+        return client.enqueue_many(
+            class_name, many_args, queue=queue, retry=retry, extra=extra, **options
+        )
 
     def schedule(
-        self, class_name: str, args: Sequence[Any] = (), *, queue: str = "default", **options: Any
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        at: At,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return self.client_for(queue).schedule(class_name, args, queue=queue, **options)
+        client = self.client_for(queue)
+        return client.schedule(
+            class_name, args, at=at, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     def enqueue_in(
         self,
@@ -99,9 +129,15 @@ class ShardedClient:
         args: Sequence[Any] = (),
         *,
         queue: str = "default",
-        **options: Any,
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return self.client_for(queue).enqueue_in(seconds, class_name, args, queue=queue, **options)
+        client = self.client_for(queue)
+        return client.enqueue_in(
+            seconds, class_name, args, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     def close(self) -> None:
         for client in self._routes.clients():
@@ -125,9 +161,20 @@ class AsyncShardedClient:
         return self._routes.for_queue(queue)
 
     async def enqueue(
-        self, class_name: str, args: Sequence[Any] = (), *, queue: str = "default", **options: Any
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return await self.client_for(queue).enqueue(class_name, args, queue=queue, **options)
+        client = self.client_for(queue)
+        return await client.enqueue(
+            class_name, args, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     async def enqueue_many(
         self,
@@ -135,15 +182,31 @@ class AsyncShardedClient:
         many_args: Iterable[Sequence[Any]],
         *,
         queue: str = "default",
-        **options: Any,
+        retry: bool | int = True,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> list[str]:
         client = self.client_for(queue)
-        return await client.enqueue_many(class_name, many_args, queue=queue, **options)
+        return await client.enqueue_many(
+            class_name, many_args, queue=queue, retry=retry, extra=extra, **options
+        )
 
     async def schedule(
-        self, class_name: str, args: Sequence[Any] = (), *, queue: str = "default", **options: Any
+        self,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        at: At,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return await self.client_for(queue).schedule(class_name, args, queue=queue, **options)
+        client = self.client_for(queue)
+        return await client.schedule(
+            class_name, args, at=at, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     async def enqueue_in(
         self,
@@ -152,10 +215,15 @@ class AsyncShardedClient:
         args: Sequence[Any] = (),
         *,
         queue: str = "default",
-        **options: Any,
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
         client = self.client_for(queue)
-        return await client.enqueue_in(seconds, class_name, args, queue=queue, **options)
+        return await client.enqueue_in(
+            seconds, class_name, args, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     async def aclose(self) -> None:
         for client in self._routes.clients():

@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Literal, Unpack
 
 import msgspec
 
+from verk_compat.client.options import JobOptions, options_of
 from verk_compat.client.planner import (
     At,
     ClientMiddleware,
     Planner,
     Write,
     epoch,
-    options_of,
 )
 from verk_compat.codec.job import Job, Profile, now
 from verk_compat.worker.activejob import is_active_job, resolve_active_job
@@ -217,10 +217,13 @@ class FakeClient(_Recorder):
         queue: str = "default",
         retry: bool | int = True,
         jid: str | None = None,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
         """Record (or, inline, run) one job; returns its jid."""
-        jid, write = self._plan_enqueue(class_name, args, options_of(queue, retry, jid, options))
+        jid, write = self._plan_enqueue(
+            class_name, args, options_of(queue, retry, jid, options, extra, "enqueue")
+        )
         self._apply([write])
         return jid
 
@@ -231,10 +234,11 @@ class FakeClient(_Recorder):
         *,
         queue: str = "default",
         retry: bool | int = True,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> list[str]:
         """One job per args list, all validated first (as ``Client.enqueue_many``)."""
-        opts = options_of(queue, retry, None, options)
+        opts = options_of(queue, retry, None, options, extra, "enqueue_many")
         jids, writes = self._plan_many(class_name, many_args, opts)
         self._apply(writes)
         return list(jids)
@@ -248,18 +252,31 @@ class FakeClient(_Recorder):
         queue: str = "default",
         retry: bool | int = True,
         jid: str | None = None,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
         """Record a job to run at ``at`` (inline: run it now, as Sidekiq's inline mode does)."""
-        opts = options_of(queue, retry, jid, options)
+        opts = options_of(queue, retry, jid, options, extra, "schedule")
         jid, write = self._plan_at(class_name, args, at, opts)
         self._apply([write])
         return str(jid)
 
     def enqueue_in(
-        self, seconds: float, class_name: str, args: Sequence[Any] = (), **options: Any
+        self,
+        seconds: float,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return self.schedule(class_name, args, at=now() + float(seconds), **options)
+        at = now() + float(seconds)
+        return self.schedule(
+            class_name, args, at=at, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     def drain(
         self, queue: str | None = None, *, app: App | None = None, scheduled: bool = False
@@ -320,9 +337,12 @@ class FakeAsyncClient(_Recorder):
         queue: str = "default",
         retry: bool | int = True,
         jid: str | None = None,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        jid, write = self._plan_enqueue(class_name, args, options_of(queue, retry, jid, options))
+        jid, write = self._plan_enqueue(
+            class_name, args, options_of(queue, retry, jid, options, extra, "enqueue")
+        )
         await self._apply([write])
         return jid
 
@@ -333,9 +353,10 @@ class FakeAsyncClient(_Recorder):
         *,
         queue: str = "default",
         retry: bool | int = True,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> list[str]:
-        opts = options_of(queue, retry, None, options)
+        opts = options_of(queue, retry, None, options, extra, "enqueue_many")
         jids, writes = self._plan_many(class_name, many_args, opts)
         await self._apply(writes)
         return list(jids)
@@ -349,17 +370,30 @@ class FakeAsyncClient(_Recorder):
         queue: str = "default",
         retry: bool | int = True,
         jid: str | None = None,
-        **options: Any,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        opts = options_of(queue, retry, jid, options)
+        opts = options_of(queue, retry, jid, options, extra, "schedule")
         jid, write = self._plan_at(class_name, args, at, opts)
         await self._apply([write])
         return str(jid)
 
     async def enqueue_in(
-        self, seconds: float, class_name: str, args: Sequence[Any] = (), **options: Any
+        self,
+        seconds: float,
+        class_name: str,
+        args: Sequence[Any] = (),
+        *,
+        queue: str = "default",
+        retry: bool | int = True,
+        jid: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **options: Unpack[JobOptions],
     ) -> str:
-        return await self.schedule(class_name, args, at=now() + float(seconds), **options)
+        at = now() + float(seconds)
+        return await self.schedule(
+            class_name, args, at=at, queue=queue, retry=retry, jid=jid, extra=extra, **options
+        )
 
     async def drain(
         self, queue: str | None = None, *, app: App | None = None, scheduled: bool = False
