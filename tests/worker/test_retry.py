@@ -18,6 +18,7 @@ from verk_compat.worker.retry import (
     Discard,
     Retry,
     RetryIn,
+    apply_registered,
     backoff,
     backtrace_lines,
     error_class_name,
@@ -227,3 +228,22 @@ def test_sidekiq8_profile_writes_failure_times_as_integer_ms() -> None:
     assert isinstance(decision, Retry)
     wire = json.loads(decision.payload.encode("sidekiq8"))
     assert wire["failed_at"] == round(NOW * 1000) and isinstance(wire["failed_at"], int)
+
+
+def test_registered_options_fill_what_the_payload_leaves_open() -> None:
+    plain = Job.new("Capped", [])  # retry: true, as any push by class name writes
+    job = apply_registered(plain, retry=2, retry_queue="low", dead=False, backtrace=5)
+    assert (job.retry, job.retry_queue, job.dead, job.backtrace) == (2, "low", False, 5)
+    given = Job.new("Capped", [], retry=7, retry_queue="mine", dead=True, backtrace=False)
+    kept = apply_registered(given, retry=2, retry_queue="low", dead=False, backtrace=5)
+    assert (kept.retry, kept.retry_queue, kept.dead, kept.backtrace) == (7, "mine", True, False)
+    assert apply_registered(Job.new("X", [], retry=False), retry=3).retry is False
+    assert apply_registered(Job.new("X", [], retry=1), retry=3).retry == 1  # 1 is not true
+    assert apply_registered(plain) is plain  # nothing registered: the payload as it is
+
+
+def test_registered_retry_caps_a_payload_that_says_true() -> None:
+    job = Job.new("Capped", []).replace(retry_count=1, failed_at=NOW - 60)
+    assert isinstance(decide(job), Retry)  # Sidekiq's 25
+    assert isinstance(decide(apply_registered(job, retry=2)), Dead)
+    assert isinstance(decide(apply_registered(job, retry=2, dead=False)), Discard)

@@ -106,6 +106,30 @@ async def test_failure_goes_to_retry_with_sidekiq_fields(r: redis.Redis, redis_u
     assert r.keys("inprogress:*") == []
 
 
+async def test_registered_options_apply_to_payloads_pushed_by_name(
+    r: redis.Redis, redis_url: str
+) -> None:
+    app = App()
+
+    @app.job("Capped", retry=2, dead=False)
+    def capped() -> None:
+        raise RuntimeError("x")
+
+    @app.job("Rerouted", retry=3, retry_queue="low", backtrace=1)
+    def rerouted() -> None:
+        raise RuntimeError("y")
+
+    # As Ruby's Sidekiq::Client.push or a plain client.enqueue write them: "retry": true.
+    push(r, Job.new("Capped", [], jid="c" * 24).replace(retry_count=1, failed_at=now()))
+    push(r, Job.new("Rerouted", [], jid="d" * 24))
+    await run(worker(app, redis_url))
+    [retried] = [Job.decode(m) for m in zmembers(r, K.retry)]  # Capped: dropped, not retried
+    assert retried.jid == "d" * 24
+    assert (retried.retry, retried.queue, retried.retry_count) == (3, "low", 0)
+    assert retried.error_backtrace
+    assert zmembers(r, K.dead) == []
+
+
 async def test_unknown_class_and_retry_rules(r: redis.Redis, redis_url: str) -> None:
     app = App()
 

@@ -42,6 +42,12 @@ class JobSpec:
     retry_in: RetryIn | None = None
     #: Seconds the job may run (None: the worker's ``job_timeout``; 0: no timeout).
     timeout: float | None = None
+    #: Sidekiq's ``sidekiq_options``: the handle writes them at push time (``queue`` is the
+    #: default queue), the worker applies them to payloads that leave them open.
+    queue: str | None = None
+    retry_queue: str | None = None
+    dead: bool | None = None
+    backtrace: bool | int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +82,18 @@ class App:
         retry: bool | int = True,
         retry_in: RetryIn | None = None,
         timeout: float | None = None,
+        queue: str | None = None,
+        retry_queue: str | None = None,
+        dead: bool | None = None,
+        backtrace: bool | int | None = None,
     ) -> Callable[[T], T]:
         """Decorator registering a function or class under Sidekiq class ``name``.
 
-        ``name`` defaults to the object's ``__qualname__``. ``retry`` is used when a payload has
-        no ``retry`` key; ``retry_in(count, exc, job)`` is Sidekiq's ``sidekiq_retry_in``.
+        ``name`` defaults to the object's ``__qualname__``. ``retry``, ``retry_queue``, ``dead``
+        and ``backtrace`` are Sidekiq's ``sidekiq_options``: the worker applies them to a payload
+        that leaves them open (``retry: true`` or no key; see
+        :func:`verk_compat.worker.retry.apply_registered`). ``queue`` is the default queue of
+        typed pushes. ``retry_in(count, exc, job)`` is Sidekiq's ``sidekiq_retry_in``.
         ``timeout`` (seconds) overrides the worker's ``job_timeout`` (0: no timeout): past it
         the job fails with :class:`~verk_compat.errors.JobTimeout`
         (:mod:`verk_compat.worker.timeouts`).
@@ -88,7 +101,17 @@ class App:
 
         def register(target: T) -> T:
             default = str(getattr(target, "__qualname__", ""))
-            self.register(name or default, target, retry, retry_in, timeout)
+            self.register(
+                name or default,
+                target,
+                retry,
+                retry_in,
+                timeout,
+                queue=queue,
+                retry_queue=retry_queue,
+                dead=dead,
+                backtrace=backtrace,
+            )
             return target
 
         return register
@@ -100,8 +123,14 @@ class App:
         retry: bool | int = True,
         retry_in: RetryIn | None = None,
         timeout: float | None = None,
+        *,
+        queue: str | None = None,
+        retry_queue: str | None = None,
+        dead: bool | None = None,
+        backtrace: bool | int | None = None,
     ) -> None:
         """Register ``target`` (function or class with ``perform``) under ``name``."""
+        _check_options(retry, queue, retry_queue, dead, backtrace)
         if not name:
             raise ValueError("a job needs a non-empty Sidekiq class name")
         timeout = check_timeout(timeout, f"job {name!r}: timeout")
@@ -112,7 +141,18 @@ class App:
             raise TypeError(f"job {name!r} is neither a class nor a callable")
         if name in self._jobs and self._jobs[name].target is not target:
             raise ValueError(f"job name {name!r} is already registered")
-        self._jobs[name] = JobSpec(name, target, is_class, retry, retry_in, timeout)
+        self._jobs[name] = JobSpec(
+            name,
+            target,
+            is_class,
+            retry,
+            retry_in,
+            timeout,
+            queue=queue,
+            retry_queue=retry_queue,
+            dead=dead,
+            backtrace=backtrace,
+        )
 
     @property
     def names(self) -> list[str]:
@@ -200,3 +240,23 @@ class App:
         """``async with app.lifespan():`` runs the startup hooks, then the shutdown hooks (what
         the worker does around its run; handy in tests)."""
         return lifespan(self.startup_hooks, self.shutdown_hooks, self.context)
+
+
+def _check_options(
+    retry: object, queue: object, retry_queue: object, dead: object, backtrace: object
+) -> None:
+    """Refuse registered options no Sidekiq payload could carry."""
+    checks = [
+        ("retry", retry, type(retry) in (bool, int)),
+        ("queue", queue, queue is None or (type(queue) is str and queue != "")),
+        (
+            "retry_queue",
+            retry_queue,
+            retry_queue is None or (type(retry_queue) is str and retry_queue != ""),
+        ),
+        ("dead", dead, dead is None or type(dead) is bool),
+        ("backtrace", backtrace, backtrace is None or type(backtrace) in (bool, int)),
+    ]
+    for key, value, ok in checks:
+        if not ok:
+            raise TypeError(f"job option {key}={value!r} is not one Sidekiq can carry")

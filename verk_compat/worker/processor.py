@@ -60,6 +60,7 @@ from verk_compat.worker.retry import (
     Decision,
     Discard,
     Retry,
+    apply_registered,
     next_attempt,
 )
 from verk_compat.worker.sync_pool import SyncPool
@@ -293,6 +294,14 @@ class Processor:
         """Sidekiq's retry decision, or None if the payload makes one impossible."""
         spec = resolved.spec if resolved else None
         try:
+            if spec is not None:
+                job = apply_registered(
+                    job,
+                    retry=spec.retry,
+                    retry_queue=spec.retry_queue,
+                    dead=spec.dead,
+                    backtrace=spec.backtrace,
+                )
             return next_attempt(
                 job,
                 exc,

@@ -36,6 +36,7 @@ __all__ = [
     "Discard",
     "Retry",
     "RetryIn",
+    "apply_registered",
     "backoff",
     "backtrace_lines",
     "error_class_name",
@@ -160,6 +161,35 @@ def record_failure(job: Job, exc: BaseException, *, queue: str, now: float) -> J
             lines = lines[: job.backtrace]
         changes["error_backtrace"] = encode_backtrace(lines)
     return job.replace(**changes)
+
+
+def apply_registered(
+    job: Job,
+    *,
+    retry: bool | int = True,
+    retry_queue: str | None = None,
+    dead: bool | None = None,
+    backtrace: bool | int | None = None,
+) -> Job:
+    """The job with its registered options (``@app.job(..., retry=3)``) where the payload leaves
+    them open.
+
+    Sidekiq's client writes a class's ``sidekiq_options`` into the payload at push time; a job
+    pushed by class name (from Ruby, the CLI, a plain client) carries only Sidekiq's defaults,
+    so the worker applies the registration instead: ``retry`` when the payload says ``true`` (the
+    default, which names no limit) or nothing, the others when the payload has no such key. A
+    payload value (``retry: 5``, ``retry: false``, ``dead: true``, ...) always wins.
+    """
+    changes: dict[str, object] = {}
+    if retry is not True and (job.retry is None or job.retry is True):
+        changes["retry"] = retry
+    if retry_queue is not None and job.retry_queue is None:
+        changes["retry_queue"] = retry_queue
+    if dead is not None and job.dead is None:
+        changes["dead"] = dead
+    if backtrace is not None and job.backtrace is None:
+        changes["backtrace"] = backtrace
+    return job.replace(**changes) if changes else job
 
 
 def _exhausted(job: Job, now: float, profile: Profile = "sidekiq7") -> bool:
