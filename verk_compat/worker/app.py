@@ -16,11 +16,12 @@ import inspect
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from verk_compat.codec.cron_entry import CronEntry
 from verk_compat.errors import UnknownJob
 from verk_compat.worker.events import EventManager
+from verk_compat.worker.job_ref import Enqueuer, JobRef
 from verk_compat.worker.lifecycle import Hook, ProcessContext, lifespan
 from verk_compat.worker.middleware import Middleware
 from verk_compat.worker.retry import RetryIn
@@ -29,6 +30,18 @@ from verk_compat.worker.timeouts import check_timeout
 __all__ = ["App", "JobSpec", "Resolved", "UnknownJob"]
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class JobDecorator(Protocol):
+    """``@app.job(...)``: a class comes back as it is, a function as a :class:`JobRef`."""
+
+    @overload
+    def __call__(self, target: C) -> C: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, target: Callable[P, R]) -> JobRef[P, R]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,8 @@ class App:
     startup_hooks: list[Hook] = field(default_factory=list)
     shutdown_hooks: list[Hook] = field(default_factory=list)
     context: ProcessContext = field(default_factory=ProcessContext)
+    #: The client typed job handles push through (``hard_worker.enqueue(...)``).
+    client: Enqueuer | None = field(default=None, repr=False)
 
     def job(
         self,
@@ -86,7 +101,7 @@ class App:
         retry_queue: str | None = None,
         dead: bool | None = None,
         backtrace: bool | int | None = None,
-    ) -> Callable[[T], T]:
+    ) -> JobDecorator:
         """Decorator registering a function or class under Sidekiq class ``name``.
 
         ``name`` defaults to the object's ``__qualname__``. ``retry``, ``retry_queue``, ``dead``
@@ -97,9 +112,11 @@ class App:
         ``timeout`` (seconds) overrides the worker's ``job_timeout`` (0: no timeout): past it
         the job fails with :class:`~verk_compat.errors.JobTimeout`
         (:mod:`verk_compat.worker.timeouts`).
+        A function comes back as a :class:`~verk_compat.worker.job_ref.JobRef` (still callable
+        as the function, plus ``enqueue``/``enqueue_in``/``schedule``/``enqueue_many``).
         """
 
-        def register(target: T) -> T:
+        def register(target: Any) -> Any:
             default = str(getattr(target, "__qualname__", ""))
             self.register(
                 name or default,
@@ -112,7 +129,9 @@ class App:
                 dead=dead,
                 backtrace=backtrace,
             )
-            return target
+            if inspect.isclass(target) or isinstance(target, JobRef):
+                return target
+            return JobRef(self, name or default, target)
 
         return register
 
@@ -131,6 +150,8 @@ class App:
     ) -> None:
         """Register ``target`` (function or class with ``perform``) under ``name``."""
         _check_options(retry, queue, retry_queue, dead, backtrace)
+        if isinstance(target, JobRef):  # a handle of another registration: the function itself
+            target = target.fn
         if not name:
             raise ValueError("a job needs a non-empty Sidekiq class name")
         timeout = check_timeout(timeout, f"job {name!r}: timeout")
