@@ -126,6 +126,14 @@ def test_no_client_is_a_clear_error() -> None:
         hard_worker.enqueue(1, "two")
 
 
+async def test_an_async_app_client_is_refused_with_the_way_out(redis_url: str) -> None:
+    app, hard_worker, _, _ = make_app()
+    async with AsyncClient(redis_url) as client:
+        app.client = client  # type: ignore[assignment]
+        with pytest.raises(TypeError, match=r"await hard_worker.using\(client\)"):
+            hard_worker.enqueue(1, "two")
+
+
 def test_schedule_enqueue_in_many_and_set(redis_url: str, r: redis.Redis) -> None:
     app, hard_worker, _, _ = make_app()
     with Client(redis_url) as client:

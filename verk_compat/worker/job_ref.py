@@ -266,6 +266,11 @@ class JobRef(Generic[P, R]):
                 f"{self.name}.enqueue() needs a client: set app.client = Client(...) "
                 f"(or push with {self.fn.__name__}.using(client).enqueue(...))"
             )
+        if inspect.iscoroutinefunction(client.enqueue):
+            raise TypeError(
+                f"app.client is an asyncio client: push with "
+                f"await {self.fn.__name__}.using(client).enqueue(...)"
+            )
         return Bound(self, self.options(), client)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> str:
