@@ -388,3 +388,35 @@ def test_a_new_event_loop_gets_a_new_line(r: redis.Redis, redis_url: str) -> Non
     asyncio.run(client.aclose())
     gc.collect()  # the abandoned transport is closed here, under this test's filters
     assert [json.loads(p)["args"] for p in r.lrange("queue:default", 0, -1)] == [[2], [1]]
+
+
+class _PlainTransportConnection(redis.asyncio.Connection):
+    """A connection whose stream's transport lacks asyncio's buffer API (as fakeredis's)."""
+
+    async def _connect(self) -> None:
+        await super()._connect()  # type: ignore[no-untyped-call]
+        self._writer = _PlainWriter(self._writer)  # type: ignore[assignment]
+
+
+class _PlainWriter:
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+        self.transport = object()  # no get_write_buffer_size, no get_extra_info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+
+async def test_a_connection_without_the_private_stream_uses_the_public_api(
+    redis_server: EmbeddedRedis, r: redis.Redis
+) -> None:
+    pool = redis.asyncio.ConnectionPool(
+        host=redis_server.host, port=redis_server.port, connection_class=_PlainTransportConnection
+    )
+    async with AsyncClient(redis=redis.asyncio.Redis(connection_pool=pool)) as client:
+        first = await client.enqueue("W", [1])
+        second = await client.enqueue("W", [2])
+        _on_pool(client)
+        third = await client.enqueue("W", [3])
+    await pool.aclose()
+    assert _jids(r, "queue:default") == [third, second, first]

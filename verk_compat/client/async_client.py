@@ -314,7 +314,7 @@ def _unread(conn: Any) -> bool:
     redis-py's ``can_read()``. A zero-timeout ``select`` sees it. On TLS this may also see
     bytes of the TLS layer itself: the connection is then remade for nothing, which is safe.
     """
-    writer = getattr(conn, "_writer", None)  # redis-py's stream (private: may be absent)
+    writer = _stream(conn)
     sock = None if writer is None else writer.transport.get_extra_info("socket")
     if sock is None:
         return False
@@ -359,10 +359,10 @@ async def _send(conn: Any, packed: Sequence[bytes]) -> None:
     flush are waited for, within the socket timeout. (redis-py's ``send_packed_command`` runs
     every write under ``asyncio.wait_for`` when a socket timeout is set: a new task per call.)
     A failure to send shows here or, once the transport sees it, at the read. A connection
-    without redis-py's private ``_writer`` stream (another implementation) gets the public
-    ``send_packed_command``.
+    without redis-py's private ``_writer`` asyncio stream (another implementation, such as
+    fakeredis) gets the public ``send_packed_command``.
     """
-    writer = getattr(conn, "_writer", None)
+    writer = _stream(conn)
     if writer is None:
         await conn.send_packed_command(packed, check_health=False)
         return
@@ -373,6 +373,13 @@ async def _send(conn: Any, packed: Sequence[bytes]) -> None:
                 await writer.drain()
         except TimeoutError:
             raise redis.TimeoutError("Timeout writing to socket") from None
+
+
+def _stream(conn: Any) -> Any:
+    """redis-py's private asyncio stream of ``conn``, when it has one on a real transport."""
+    writer = getattr(conn, "_writer", None)
+    transport = getattr(writer, "transport", None)
+    return writer if hasattr(transport, "get_write_buffer_size") else None
 
 
 async def _drop(conn: Any) -> None:
