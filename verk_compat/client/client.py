@@ -92,6 +92,10 @@ class Client:
             ``max_retry_count``; Sidekiq-only options are refused).
         batch_size: Jobs per LPUSH in :meth:`enqueue_many`.
         middleware: Callables that get each Job before it is pushed and return the Job to push.
+
+    The push methods take Sidekiq's job options as keywords (``queue``, ``retry``, ``jid`` and
+    :class:`~verk_compat.client.options.JobOptions`); any other keyword is a ``TypeError``, and
+    other payload keys go in ``extra={...}``.
         wait_replicas: With replicas (e.g. under Sentinel), send Redis ``WAIT`` after each push
             on the same connection and raise :class:`~verk_compat.errors.NotReplicated` (the
             jobs are queued) unless this many replicas confirm it; 0 (default) does not wait.
