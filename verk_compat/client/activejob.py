@@ -39,14 +39,16 @@ Wait = float | int | _dt.timedelta
 
 class SyncEnqueuer(Protocol):
     """What :class:`RailsJob` needs: a :class:`~verk_compat.client.client.Client` (or the
-    testing ``FakeClient``)."""
+    testing ``FakeClient``); the clients take only known job options as keywords."""
 
     planner: Planner
 
-    def enqueue(self, class_name: str, args: Any = ..., *, queue: str = ..., **o: Any) -> str: ...
+    def enqueue(
+        self, class_name: str, args: Any = ..., *, queue: str = ..., wrapped: str = ...
+    ) -> str: ...
 
     def schedule(
-        self, class_name: str, args: Any = ..., *, at: At, queue: str = ..., **o: Any
+        self, class_name: str, args: Any = ..., *, at: At, queue: str = ..., wrapped: str = ...
     ) -> str: ...
 
 
@@ -57,11 +59,11 @@ class AsyncEnqueuer(Protocol):
     planner: Planner
 
     async def enqueue(
-        self, class_name: str, args: Any = ..., *, queue: str = ..., **o: Any
+        self, class_name: str, args: Any = ..., *, queue: str = ..., wrapped: str = ...
     ) -> str: ...
 
     async def schedule(
-        self, class_name: str, args: Any = ..., *, at: At, queue: str = ..., **o: Any
+        self, class_name: str, args: Any = ..., *, at: At, queue: str = ..., wrapped: str = ...
     ) -> str: ...
 
 
