@@ -40,11 +40,8 @@ def test_fail_policy_fails() -> None:
 
 
 def test_requeue_pause_doubles_up_to_the_cap() -> None:
-    pauses = [decide("requeue", n) for n in range(6)]
-    assert (
-        pauses
-        == [HandBack(0.5), HandBack(1.0), HandBack(2.0), HandBack(4.0)] + [HandBack(MAX_PAUSE)] * 2
-    )
+    pauses = [decide("requeue", n).pause for n in range(10)]  # type: ignore[union-attr]
+    assert pauses == [0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, MAX_PAUSE, MAX_PAUSE]
     assert decide("requeue", 10**9) == HandBack(MAX_PAUSE)
 
 
@@ -135,7 +132,7 @@ def test_cli_flag_requeue_and_burst_refusal(r: redis.Redis, redis_url: str, tmp_
 
 
 async def test_stop_ends_the_pause(r: redis.Redis, redis_url: str) -> None:
-    """A slot pausing after a hand-back (up to 5 s) does not hold a graceful stop."""
+    """A queue pausing after hand-backs (up to 5 s) does not hold a graceful stop."""
     unknown = Job.new("RubyOnly", []).encode()
     r.lpush(K.queue("default"), unknown)
     worker = Worker(App(), {"default": 1}, redis_url=redis_url, block_timeout=0.2)
@@ -167,3 +164,41 @@ async def test_unregistered_rails_job_is_handed_back_under_its_rails_name(
         await _run_until(worker, lambda: bool(worker.processor.unknown_jobs.in_a_row))
     assert r.lrange(K.queue("default"), 0, -1) == [raw] and r.zcard(K.retry) == 0
     assert "class InteropActiveJob is not registered" in caplog.text
+
+
+async def test_a_lone_unknown_job_does_not_spin_or_show_as_started(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """25 free slots and one unknown job: the queue's fetching pauses (0, 0.05, 0.1, ... s),
+    so two seconds see a handful of hand-backs, not one per slot; none is announced as a
+    started job, and no slot is held."""
+    app = App()
+    started: list[object] = []
+    app.events.subscribe(started.append)
+    r.lpush(K.queue("default"), Job.new("RubyOnly", []).encode())
+    worker = Worker(app, {"default": 25}, redis_url=redis_url, block_timeout=0.2)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(2.0)
+        assert worker.busy == 0
+        handed = worker.processor.unknown_jobs.in_a_row["default"]
+    finally:
+        worker.stop()
+        await task
+        await worker.aclose()
+    assert 3 <= handed <= 10, handed
+    assert started == []
+    assert r.llen(K.queue("default")) == 1 and r.zcard(K.retry) == 0
+
+
+async def test_the_pause_is_per_queue_and_a_job_that_runs_ends_it(
+    r: redis.Redis, redis_url: str
+) -> None:
+    r.lpush(K.queue("default"), Job.new("RubyOnly", []).encode())
+    worker = Worker(App(), {"default": 2, "other": 1}, redis_url=redis_url, block_timeout=0.2)
+    unknown = worker.processor.unknown_jobs
+    unknown.in_a_row["default"] = 3  # a 0.2 s pause after the next hand-back
+    await _run_until(worker, lambda: unknown.in_a_row.get("default", 0) > 3)
+    assert unknown.pause_left("default") > 0 and unknown.pause_left("other") == 0.0
+    unknown.ran("default")
+    assert unknown.pause_left("default") == 0.0 and "default" not in unknown.in_a_row

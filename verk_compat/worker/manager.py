@@ -187,8 +187,7 @@ class Manager:
                 await self._running.wait()
                 continue
             free = self.concurrency - self._inflight
-            if free <= 0:
-                await self._wait_change()
+            if await self._must_wait(free):
                 continue
             acks, self._done = self._done, []
             try:
@@ -298,6 +297,19 @@ class Manager:
         if self._done:
             acks, self._done = self._done, []
             self.processor.acker.add(self.fetcher.inprogress_key, acks)
+
+    async def _must_wait(self, free: int) -> bool:
+        """Wait (and say so) when no slot is free, or while fetching pauses because only
+        classes this app does not know came lately (:mod:`verk_compat.worker.unknown_jobs`)."""
+        if free <= 0:
+            await self._wait_change()
+            return True
+        hold = self.processor.unknown_jobs.pause_left(self.queue)
+        if hold > 0:
+            self._hand_off_acks()
+            await self.processor.unknown_jobs.pause(hold)
+            return True
+        return False
 
     async def _wait_change(self) -> None:
         """Wait until a job finishes."""

@@ -118,12 +118,10 @@ class Processor:
         """
         # The hot path: one coroutine per job, no allocation beyond the work hash entry unless
         # events, middleware or logging ask for one.
-        try:
-            job, verk = _decode(raw)
-            job.args  # noqa: B018  # read now: an unreadable argument is a bad payload, not a failure
-        except InvalidJob as exc:
-            await self._bury(inprogress_key, raw, exc)
-            return False
+        admitted = await self._admit(queue, inprogress_key, raw)
+        if admitted is None:
+            return False  # buried, or handed back to its queue: nothing to acknowledge
+        job, verk = admitted
         self._next_tid = tid = self._next_tid + 1
         started = _time()
         running = self.running
@@ -180,6 +178,35 @@ class Processor:
             return True
         finally:
             running.pop(tid, None)
+
+    async def _admit(
+        self, queue: str, inprogress_key: str, raw: bytes
+    ) -> tuple[Job, VerkJob | None] | None:
+        """The decoded job, or None once an undecodable payload went to the dead set or (the
+        ``requeue`` policy) a job of a class nobody registered here went back to its queue."""
+        try:
+            job, verk = _decode(raw)
+            job.args  # noqa: B018  # read now: an unreadable argument is a bad payload, not a failure
+        except InvalidJob as exc:
+            await self._bury(inprogress_key, raw, exc)
+            return None
+        if self.unknown_jobs.policy == "requeue" and self._unknown(job, raw):
+            await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
+            return None
+        return job, verk
+
+    def _unknown(self, job: Job, raw: bytes) -> bool:
+        """Whether nothing is registered for ``job`` (other resolution errors are the job's
+        failure, met again when it runs)."""
+        if job.class_name in self._resolved and b'"function"' not in raw:
+            return False
+        try:
+            self._resolve(job, raw)
+        except UnknownJob:
+            return True
+        except Exception:
+            return False
+        return False
 
     def _deadline(self, resolved: Resolved, job: Job) -> Deadline | None:
         """The job's :class:`Deadline` if a timeout applies to it."""
@@ -243,7 +270,7 @@ class Processor:
         tid: int = 0,
     ) -> None:
         if isinstance(exc, UnknownJob) and self.unknown_jobs.policy == "requeue":
-            self.running.pop(tid, None)  # not running during the pause that follows
+            # E.g. a "function" key naming a method the class lacks: still another's job.
             await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
             return
         try:

@@ -7,9 +7,11 @@ policy (``Worker(unknown_jobs=...)``, ``verk-compat worker --unknown-jobs``) is 
   ``fail`` and refuses ``requeue``, as its queues would never drain): the job is handed back
   without counting a failure, so a process that knows the class runs it.
   ``lua/hand_back.lua`` moves the exact fetched bytes from the in-progress list to the push
-  end of the queue in one atomic step (the job is never only in memory). The slot that handed
-  it back then pauses, longer for each consecutive hand-back on that queue (:func:`decide`),
-  so a queue nobody else consumes does not spin.
+  end of the queue in one atomic step (the job is never only in memory), before the job is
+  logged or announced as started. Fetching from that queue then pauses, longer for each
+  consecutive hand-back on it (:func:`decide`), so a queue nobody else consumes does not spin;
+  the pause holds the queue's fetch loop, never a job slot, and a job of the queue that runs
+  ends it (a queue mixing known and unknown classes keeps its pace).
   The push end (where clients enqueue) was chosen over the pop end: the job waits behind the
   jobs already queued, so it cannot starve this worker's own jobs, and a Ruby process blocked
   in ``BRPOP`` on an empty queue receives it at once. The schedule set was not used: Ruby would
@@ -55,8 +57,9 @@ Policy = Literal["fail", "requeue"]
 POLICIES: tuple[Policy, ...] = ("fail", "requeue")
 DEFAULT_POLICY: Policy = "requeue"
 
-#: Pause after the first hand-back in a row, and the most any pause lasts (seconds).
-FIRST_PAUSE = 0.5
+#: Pause after the second hand-back in a row (the first costs none), and the most any pause
+#: lasts (seconds).
+FIRST_PAUSE = 0.05
 MAX_PAUSE = 5.0
 
 
@@ -67,23 +70,25 @@ class Fail:
 
 @dataclass(frozen=True, slots=True)
 class HandBack:
-    """Put the job back on its queue, then pause this slot for ``pause`` seconds."""
+    """Put the job back on its queue, then pause fetching from it for ``pause`` seconds."""
 
     pause: float
 
 
 def decide(policy: Policy, in_a_row: int) -> Fail | HandBack:
-    """The action for an unknown class; ``in_a_row``: hand-backs this slot made just before.
+    """The action for an unknown class; ``in_a_row``: hand-backs on the queue just before.
 
-    The pause doubles with each consecutive hand-back (0.5 s, 1 s, 2 s, ... up to 5 s): a lone
-    unknown job costs a short pause, and a queue holding only unknown jobs and no other
-    consumer is polled at most once per 5 s per slot.
+    A first hand-back costs no pause (an unknown job in a busy shared queue slows nothing);
+    then the pause doubles (0.05 s, 0.1 s, ... up to 5 s), so a queue holding only unknown
+    jobs and no other consumer is fetched from at most once per 5 s after about 5 s.
     """
     if policy == "fail":
         return Fail()
     if policy != "requeue":
         raise ValueError(f"unknown-jobs policy must be one of {POLICIES}, not {policy!r}")
-    return HandBack(min(MAX_PAUSE, FIRST_PAUSE * 2 ** min(max(in_a_row, 0), 16)))
+    if in_a_row <= 0:
+        return HandBack(0.0)
+    return HandBack(min(MAX_PAUSE, FIRST_PAUSE * 2 ** min(in_a_row - 1, 16)))
 
 
 def worker_policy(policy: str | None, burst: bool) -> Policy:
@@ -111,7 +116,7 @@ def check_policy(policy: str) -> Policy:
 
 
 class UnknownJobs:
-    """Applies the policy for one worker process (Redis I/O and the slot's pause)."""
+    """Applies the policy for one worker process (Redis I/O and the queues' pauses)."""
 
     def __init__(self, redis: Redis, keys: Keys, policy: Policy = DEFAULT_POLICY) -> None:
         self.redis = redis
@@ -119,6 +124,8 @@ class UnknownJobs:
         self.policy = check_policy(policy)
         #: Consecutive hand-backs per queue (reset when a job of that queue runs).
         self.in_a_row: dict[str, int] = {}
+        #: ``time.monotonic()`` until which fetching from a queue pauses.
+        self.paused_until: dict[str, float] = {}
         self._warned: dict[str, float] = {}
         self._stopping: asyncio.Event | None = None
 
@@ -135,13 +142,27 @@ class UnknownJobs:
         return decide(self.policy, self.in_a_row.get(queue, 0))
 
     def ran(self, queue: str) -> None:
-        """A job of ``queue`` ran: the next hand-back pauses briefly again."""
+        """A job of ``queue`` ran: no pause now, and the next hand-back costs none."""
         if self.in_a_row:
             self.in_a_row.pop(queue, None)
+            self.paused_until.pop(queue, None)
+
+    def pause_left(self, queue: str) -> float:
+        """Seconds fetching from ``queue`` should still wait (0.0: fetch)."""
+        if not self.paused_until:
+            return 0.0
+        return max(0.0, self.paused_until.get(queue, 0.0) - time.monotonic())
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the worker stops meanwhile."""
+        stopping = self._event()
+        if not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), seconds)
 
     async def hand_back(self, queue: str, inprogress_key: str, raw: bytes, class_name: str) -> None:
         """Move ``raw`` back to ``queue`` (retrying while Redis is unreachable: the job stays
-        in progress meanwhile), then pause for the decided time."""
+        in progress meanwhile), and pause fetching from ``queue`` for the decided time."""
         action = self.action(queue)
         assert isinstance(action, HandBack)
         self.in_a_row[queue] = self.in_a_row.get(queue, 0) + 1
@@ -156,10 +177,9 @@ class UnknownJobs:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._warn(class_name, queue)
-        stopping = self._event()
-        if not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), action.pause)
+        if action.pause > 0:
+            until = time.monotonic() + action.pause
+            self.paused_until[queue] = max(until, self.paused_until.get(queue, 0.0))
 
     def _warn(self, class_name: str, queue: str) -> None:
         """One warning per class a minute: visible, without a line per hand-back."""
