@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import redis
+from click.testing import CliRunner
 
 from tests.support.replies import smembers, zmembers
+from verk_compat.cli import main
+from verk_compat.cli.worker import parse_queue
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
 
@@ -219,3 +223,23 @@ def test_job_timeout_must_not_be_negative(redis_url: str, tmp_path: Path) -> Non
     proc = start(redis_url, tmp_path / "out.jsonl", "--burst", "--job-timeout", "-1")
     text = finish(proc)
     assert proc.returncode == 2 and "--job-timeout" in text
+
+
+@pytest.mark.parametrize("text", ["critical,2", "critical,2=5", "a,b"])
+def test_sidekiq_weight_syntax_is_refused_naming_the_accepted_form(text: str) -> None:
+    with pytest.raises(click.BadParameter, match=r"NAME,WEIGHT.*--queue critical=N|--queue a=N"):
+        parse_queue(text)
+
+
+def test_queue_with_weight_is_refused_on_the_command_line(redis_url: str) -> None:
+    args = ["worker", "tests.support.worker_app:app", "--burst", "--redis-url", redis_url]
+    result = CliRunner().invoke(main, [*args, "-q", "critical,2"])
+    assert result.exit_code == 2
+    assert "--queue critical=N" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"), [("default", ("default", 25)), ("critical=3", ("critical", 3))]
+)
+def test_queue_name_and_concurrency(text: str, parsed: tuple[str, int]) -> None:
+    assert parse_queue(text) == parsed

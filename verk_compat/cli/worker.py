@@ -39,10 +39,19 @@ log = logging.getLogger("verk_compat.cli")
 
 
 def parse_queue(text: str) -> tuple[str, int]:
-    """``name=concurrency`` (concurrency defaults to 25, Verk's and our default)."""
+    """``name=concurrency`` (concurrency defaults to 25, Verk's and our default).
+
+    Sidekiq's ``name,weight`` is refused: a weight is a share of one pool of threads, while
+    here each queue has its own concurrency, so reading it either way would surprise someone.
+    """
     name, sep, count = text.partition("=")
     if not name:
         raise click.BadParameter(f"--queue takes NAME[=CONCURRENCY], not {text!r}")
+    if "," in name:
+        raise click.BadParameter(
+            f"--queue {text!r}: Sidekiq's NAME,WEIGHT form is not accepted; each queue has its "
+            f"own concurrency here: --queue {name.partition(',')[0]}=N"
+        )
     if not sep:
         return name, 25
     try:
