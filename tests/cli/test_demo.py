@@ -6,7 +6,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from tests.support.replies import zmembers
+from tests.support.replies import as_bytes, zmembers
 from verk_compat.cli import main
 from verk_compat.codec.job import Job
 from verk_compat.devtools.demo import NAMESPACE, QUEUE, run_demo
@@ -51,12 +51,13 @@ def test_demo_twice_on_a_users_redis_touches_only_its_namespace(
     r.set("stat:processed", 7)
     r.zadd("retry", {b'{"class":"Mine","jid":"abc"}': 1.0})
     r.lpush("queue:default", b"mine")
-    before = {key: r.dump(key) for key in r.keys("*")}
+    before = {as_bytes(key): r.dump(key) for key in r.keys("*")}
     for _ in range(2):
         result = CliRunner().invoke(main, ["demo", "--jobs", "20", "--redis-url", redis_url])
         assert result.exit_code == 0, result.output
         assert "Demo finished." in result.output
         assert f"only keys under {NAMESPACE}:*" in result.output
-    outside = {key for key in r.keys("*") if not key.startswith(f"{NAMESPACE}:".encode())}
+    every = [as_bytes(key) for key in r.keys("*")]
+    outside = {key for key in every if not key.startswith(f"{NAMESPACE}:".encode())}
     assert outside == set(before)
     assert {key: r.dump(key) for key in outside} == before
