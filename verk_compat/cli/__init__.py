@@ -8,9 +8,10 @@ from __future__ import annotations
 import click
 
 from verk_compat import __version__
+from verk_compat.cli._errors import OneLineErrors
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.version_option(__version__, prog_name="verk-compat")
 def main() -> None:
     """Sidekiq-compatible job processing for Python."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from verk_compat.cli._errors import check_redis
 from verk_compat.cli.shards import parse_shards, plan_shards
 from verk_compat.codec.profiles import PROFILES
 from verk_compat.redis_url import resolve, where
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["load_app", "parse_queue", "worker"]
 
 log = logging.getLogger("verk_compat.cli")
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def parse_queue(text: str) -> tuple[str, int]:
@@ -274,7 +277,12 @@ def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
     help="A job of a class the app does not know: requeue (default; hand it back for another "
     "process, e.g. Ruby Sidekiq) or fail (UnknownJob, retried). --burst defaults to fail.",
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -357,6 +365,9 @@ def worker(
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,
     }
-    plan_shards(options["queues"], options["shards"], redis_url)  # refuse a bad --shard now
+    plan = plan_shards(options["queues"], options["shards"], redis_url)  # a bad --shard: now
+    # As Sidekiq does at boot: a wrong URL or database fails now, not in a retry loop.
+    for url in plan:
+        check_redis(url, "--redis-url" if url == options["redis_url"] else "--shard")
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
     sys.exit(code)
