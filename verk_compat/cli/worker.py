@@ -162,6 +162,10 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
     forwarded once the new child is listed, and the child (default handlers, signals still
     blocked) receives it only once its worker's own handlers are installed (:func:`_run_one`),
     so it always shuts down gracefully. A child flushes its log before it exits.
+
+    Each child runs in its own process group: a Ctrl-C on the terminal reaches the parent
+    only, which forwards it once, so the first Ctrl-C is graceful and the second stops at once,
+    as with one process (in the terminal's group, a child saw each Ctrl-C twice).
     """
     children: list[int] = []
 
@@ -178,6 +182,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
         if pid == 0:
             code = 1
             try:
+                os.setpgid(0, 0)
                 for signum in _FORWARDED:
                     signal.signal(signum, signal.SIG_DFL)
                 code = _run_one(app, _child_options(options, index))
@@ -187,6 +192,9 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
                     logging.shutdown()
                     sys.stdout.flush()
                 os._exit(code)
+        # Both sides set the group, so it is set before either goes on (no race with Ctrl-C).
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         children.append(pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     status = 0
