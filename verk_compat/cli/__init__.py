@@ -5,16 +5,45 @@ Each command lives in its own module of this package and is added to :data:`main
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from verk_compat import __version__
+from verk_compat.cli import config
 from verk_compat.cli._errors import OneLineErrors
 
 
 @click.group(cls=OneLineErrors)
 @click.version_option(__version__, prog_name="verk-compat")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="VERK_CONFIG",
+    help=f"Settings file (default: ./{config.FILE}, else [tool.{config.SECTION}] of "
+    "./pyproject.toml). Environment VERK_<COMMAND>_<OPTION> overrides it, a flag both.",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
     """Sidekiq-compatible job processing for Python."""
+    _name_envvars(main)  # here, not at import: it covers commands added after this module
+    try:
+        path = config.find(config_path, Path.cwd())
+        if path is not None:
+            ctx.default_map = config.default_map(config.read(path), _tree(main), str(path))
+    except config.ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _tree(group: click.Group) -> config.Tree:
+    """Each command's parameter names (a group's: its commands'), for the settings file."""
+    return {
+        name: _tree(command)
+        if isinstance(command, click.Group)
+        else config.Command.of({p.name: p.opts for p in command.params if p.name})
+        for name, command in group.commands.items()
+    }
 
 
 # Commands are registered here, one line each:
@@ -55,3 +84,15 @@ main.add_command(cron)
 from verk_compat.cli.health import health  # noqa: E402
 
 main.add_command(health)
+
+
+def _name_envvars(group: click.Group, path: tuple[str, ...] = ()) -> None:
+    """Give each option without a variable of its own ``VERK_<COMMAND>_<OPTION>``."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            _name_envvars(command, (*path, name))
+            continue
+        for param in command.params:
+            longs = [o for o in param.opts if o.startswith("--")]
+            if isinstance(param, click.Option) and param.envvar is None and longs:
+                param.envvar = config.envvar((*path, name), longs[0])
