@@ -161,3 +161,14 @@ def test_options_from_the_environment(redis_url: str, r: redis.Redis) -> None:
     env = {"VERK_QUEUES_JSON": "1", "VERK_QUEUES_NAMESPACE": "b", "REDIS_URL": redis_url}
     result = CliRunner().invoke(main, ["queues"], env=env)
     assert queue_names(result.output) == ["q-b"]
+
+
+def test_config_after_the_command(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    r.sadd(Keys("mine").queues, "q-mine")
+    path = tmp_path / "prod.toml"
+    path.write_text(f'redis_url = "{redis_url}"\n[queues]\nnamespace = "mine"\njson = true\n')
+    for args in (["queues", "--config", str(path)], ["--config", str(path), "queues"]):
+        result = CliRunner().invoke(main, args, env={"REDIS_URL": ""})
+        assert queue_names(result.output) == ["q-mine"], result.output
+    bad = CliRunner().invoke(main, ["cron", "list", "--config", str(tmp_path / "none.toml")])
+    assert bad.exit_code == 2 and "none.toml does not exist" in bad.output
