@@ -192,7 +192,8 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
                     logging.shutdown()
                     sys.stdout.flush()
                 os._exit(code)
-        # Both sides set the group, so it is set before either goes on (no race with Ctrl-C).
+        # Both sides set the group, as shells do, whichever runs first; only a Ctrl-C in the
+        # instant between fork and setpgid can still reach a child directly.
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         children.append(pid)
