@@ -118,6 +118,20 @@ def _primary(sentinel_class: Any, parsed: SentinelURL, options: dict[str, Any]) 
     return sentinels.master_for(parsed.service, **_primary_kwargs(parsed, options))
 
 
+def _check_db(url: str) -> None:
+    """Refuse a database path that is not a number: redis-py would silently use database 0.
+
+    Raises:
+        ValueError: ``redis://host/abc`` and the like.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return
+    db = unquote(parts.path).strip("/")
+    if db and not db.isdigit():
+        raise ValueError(f"the database index must be a number (/0, /1, ...), not {db!r}")
+
+
 def _options(url: str, options: dict[str, Any]) -> dict[str, Any]:
     if url.startswith("unix:"):
         return {k: v for k, v in options.items() if k not in _TCP_ONLY}
@@ -136,6 +150,7 @@ def sync_client(url: str | None = None, **options: Any) -> redis.Redis:
         if sentinel is not None:
             primary: redis.Redis = _primary(redis.sentinel.Sentinel, sentinel, options)
             return primary
+        _check_db(resolved)
         return redis.Redis.from_url(resolved, **_options(resolved, options))
     except ValueError as exc:
         raise ValueError(f"bad Redis URL: {exc}") from None
@@ -155,6 +170,7 @@ def async_client(url: str | None = None, **options: Any) -> redis.asyncio.Redis:
                 redis.asyncio.sentinel.Sentinel, sentinel, options
             )
             return aprimary
+        _check_db(resolved)
         return redis.asyncio.Redis.from_url(resolved, **_options(resolved, options))
     except ValueError as exc:
         raise ValueError(f"bad Redis URL: {exc}") from None

@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import redis
+from click.testing import CliRunner
 
 from tests.support.replies import smembers, zmembers
+from verk_compat.cli import main
+from verk_compat.cli.worker import parse_queue
 from verk_compat.codec.job import Job, now
 from verk_compat.keys import Keys
 
@@ -219,3 +223,87 @@ def test_job_timeout_must_not_be_negative(redis_url: str, tmp_path: Path) -> Non
     proc = start(redis_url, tmp_path / "out.jsonl", "--burst", "--job-timeout", "-1")
     text = finish(proc)
     assert proc.returncode == 2 and "--job-timeout" in text
+
+
+@pytest.mark.parametrize("text", ["critical,2", "critical,2=5", "a,b"])
+def test_sidekiq_weight_syntax_is_refused_naming_the_accepted_form(text: str) -> None:
+    with pytest.raises(click.BadParameter, match=r"NAME,WEIGHT.*--queue critical=N|--queue a=N"):
+        parse_queue(text)
+
+
+def test_queue_with_weight_is_refused_on_the_command_line(redis_url: str) -> None:
+    args = ["worker", "tests.support.worker_app:app", "--burst", "--redis-url", redis_url]
+    result = CliRunner().invoke(main, [*args, "-q", "critical,2"])
+    assert result.exit_code == 2
+    assert "--queue critical=N" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"), [("default", ("default", 25)), ("critical=3", ("critical", 3))]
+)
+def test_queue_name_and_concurrency(text: str, parsed: tuple[str, int]) -> None:
+    assert parse_queue(text) == parsed
+
+
+def start_in_own_group(redis_url: str, out: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A worker as a shell starts it: the leader of a process group a terminal's Ctrl-C
+    (SIGINT to the whole foreground group) would reach."""
+    env = {**os.environ, "WORKER_OUT": str(out), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "verk_compat", "worker", "tests.support.worker_app:app"]
+    log_path = out.with_suffix(f".{time.monotonic_ns()}.log")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*cmd, "--redis-url", redis_url, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    LOGS[proc.pid] = log_path
+    return proc
+
+
+def busy_children(r: redis.Redis) -> int:
+    return sum(r.llen(key) for key in r.keys("inprogress:*"))
+
+
+def test_ctrl_c_with_processes_is_graceful(r: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    """Issue 9 item 10: each child used to see the terminal's SIGINT and the parent's
+    forwarded one, i.e. two interrupts, and exited at once leaving its job unfinished."""
+    out = tmp_path / "out.jsonl"
+    push(r, [Job.new("SlowJob", [i, 2]) for i in range(2)])
+    proc = start_in_own_group(redis_url, out, "--processes", "2", "-q", "default=1")
+    try:
+        wait_until(lambda: r.llen(K.queue("default")) == 0 and busy_children(r) == 2)
+        os.killpg(proc.pid, signal.SIGINT)
+        text = finish(proc, 30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, text[-3000:]
+    assert sorted(j["args"][0] for j in lines(out)) == [0, 1], text[-3000:]
+    assert "second interrupt" not in text
+    assert r.keys("inprogress:*") == [] and r.scard(K.processes) == 0
+
+
+def test_second_ctrl_c_with_processes_stops_at_once(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    push(r, [Job.new("SlowJob", [i, 30]) for i in range(2)])
+    args = ("--processes", "2", "-q", "default=1", "--shutdown-timeout", "60")
+    proc = start_in_own_group(redis_url, out, *args)
+    try:
+        wait_until(lambda: r.llen(K.queue("default")) == 0 and busy_children(r) == 2)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None, "the first Ctrl-C must wait for the jobs"
+        os.killpg(proc.pid, signal.SIGINT)
+        text = finish(proc, 10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert text.count("second interrupt: exiting now") == 2, text[-3000:]
+    assert lines(out) == [] and busy_children(r) == 2  # the jobs stay protected

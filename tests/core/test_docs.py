@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +47,18 @@ def test_every_cited_section_exists_in_docs_wire_md() -> None:
             cited[str(p.relative_to(ROOT))] = numbers - sections
     assert cited, "no citation found: the scan is broken"
     assert {path: missing for path, missing in cited.items() if missing} == {}
+
+
+def test_readme_gives_pip_users_commands_the_wheel_has() -> None:
+    """Issue 9 item 13: the README is the package's description on PyPI, where ``scripts/``
+    does not exist; its first commands must work from a pip install."""
+    readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Two commands on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    commands = [line.strip() for line in setup.splitlines() if line.startswith("    ")]
+    pip_lines = commands[: commands.index(next(c for c in commands if c.startswith("scripts/")))]
+    assert pip_lines and pip_lines[0].startswith("pip install 'verk-compat[embedded]'")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "embedded" in extras["optional-dependencies"]
+    assert any(line.startswith("verk-compat demo") for line in pip_lines)
+    for script in re.findall(r"^\s+(scripts/\w+)", setup, flags=re.MULTILINE):
+        assert (ROOT / script).is_file(), script  # the clone's commands stay true

@@ -104,3 +104,17 @@ def test_sentinel_client_names_its_service() -> None:
     assert (
         where(async_client("redis+sentinel://127.0.0.1:1/mymaster")) == "sentinel service mymaster"
     )
+
+
+@pytest.mark.parametrize("url", ["redis://localhost/abc", "rediss://h:6380/1x", "redis://h/-1"])
+def test_a_database_path_that_is_not_a_number_is_refused(url: str) -> None:
+    """redis-py would silently use database 0 for these."""
+    with pytest.raises(ValueError, match="database index must be a number"):
+        sync_client(url)
+    with pytest.raises(ValueError, match="database index must be a number"):
+        async_client(url)
+
+
+@pytest.mark.parametrize("url", ["redis://h", "redis://h/", "redis://h/3", "unix:///tmp/r.sock"])
+def test_a_numbered_or_absent_database_is_accepted(url: str) -> None:
+    sync_client(url).close()

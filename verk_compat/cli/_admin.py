@@ -58,9 +58,12 @@ def session(redis_url: str | None, namespace: str | None) -> Iterator[tuple[redi
         raise click.BadParameter(str(exc), param_hint="--redis-url") from None
     place = where(client)
     try:
+        client.ping()  # a refused database (``/99``) fails here, not as an empty listing
         yield client, Keys(namespace or "")
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise RedisUnreachable(f"Redis at {place} is unreachable: {exc}") from None
+    except redis.ResponseError as exc:
+        raise click.ClickException(f"Redis at {place}: {exc}") from None
     finally:
         client.close()
 

@@ -7,6 +7,7 @@ import os
 
 import click
 
+from verk_compat.cli._errors import check_redis
 from verk_compat.devtools.demo import run_demo
 from verk_compat.devtools.redis_server import ServerNotFound
 
@@ -23,6 +24,8 @@ __all__ = ["demo"]
 def demo(redis_url: str, jobs: int) -> None:
     """Show verk-compat end to end: Sidekiq payloads in, Python jobs run, retries out."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if redis_url:
+        check_redis(redis_url)
     try:
         result = run_demo(redis_url or None, jobs)
     except ServerNotFound as exc:  # no REDIS_URL and nothing to start: say how to get one

@@ -1,7 +1,8 @@
 """``verk-compat migrate MODE``: move queues between Resque, Sidekiq, namespaces, Verk 1.x, servers.
 
-Thin: parses options, calls :func:`verk_compat.migrate.migrate`, prints progress and the count
-check. Redis keys: those of :mod:`verk_compat.migrate.plans` and :mod:`verk_compat.migrate.engine`
+Thin: parses options, calls :func:`verk_compat.migrate.migrate`, prints progress (a bar on a
+terminal, :mod:`verk_compat.cli.progress`) and the count check. Redis keys: those of
+:mod:`verk_compat.migrate.plans` and :mod:`verk_compat.migrate.engine`
 (``verk:quarantine:<source key>``, ``verk:migrate:progress:<source key>``,
 ``verk:migrate:applied``).
 """
@@ -9,11 +10,13 @@ check. Redis keys: those of :mod:`verk_compat.migrate.plans` and :mod:`verk_comp
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
 import redis
 
+from verk_compat.cli.progress import MigrationProgress
 from verk_compat.errors import VerkError
 from verk_compat.migrate import MODES, Result
 from verk_compat.migrate import migrate as run_migration
@@ -167,7 +170,8 @@ def migrate(
         if mode == "copy":
             _copy(src, dst, namespace, dry_run, as_json, skip_unhandled)
             return
-        echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+        out = sys.stderr if as_json else sys.stdout
+        shown = MigrationProgress(out, tty=out.isatty())
         result = run_migration(
             mode,  # type: ignore[arg-type]  # click.Choice(MODES)
             src,
@@ -179,8 +183,11 @@ def migrate(
             failed=failed,  # type: ignore[arg-type]  # click.Choice
             profile=profile,  # type: ignore[arg-type]  # click.Choice
             dry_run=dry_run,
-            progress=echo,
+            progress=shown.line,
+            every=shown.every,
+            tick=shown.tick,
         )
+        shown.close()
     except (redis.RedisError, VerkError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(result))

@@ -16,6 +16,7 @@ import click
 from redis import Redis
 
 from verk_compat.api import connect
+from verk_compat.cli._errors import check_redis
 from verk_compat.keys import Keys
 from verk_compat.redis_url import resolve
 
@@ -65,10 +66,8 @@ def web(
     if refusal is not None:
         raise click.UsageError(refusal)
     secret = os.environ.get("VERK_WEB_SECRET", "").encode() or None
-    try:
-        client = connect(resolve(redis_url))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--redis-url") from None
+    check_redis(resolve(redis_url))
+    client = connect(resolve(redis_url))
     routes = [metrics_route(client, Keys(namespace))] if metrics else []
     app = create_app(
         redis=client,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from verk_compat.cli._errors import check_redis
 from verk_compat.cli.shards import parse_shards, plan_shards
 from verk_compat.codec.profiles import PROFILES
 from verk_compat.redis_url import resolve, where
@@ -37,12 +38,23 @@ __all__ = ["load_app", "parse_queue", "worker"]
 
 log = logging.getLogger("verk_compat.cli")
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
 
 def parse_queue(text: str) -> tuple[str, int]:
-    """``name=concurrency`` (concurrency defaults to 25, Verk's and our default)."""
+    """``name=concurrency`` (concurrency defaults to 25, Verk's and our default).
+
+    Sidekiq's ``name,weight`` is refused: a weight is a share of one pool of threads, while
+    here each queue has its own concurrency, so reading it either way would surprise someone.
+    """
     name, sep, count = text.partition("=")
     if not name:
         raise click.BadParameter(f"--queue takes NAME[=CONCURRENCY], not {text!r}")
+    if "," in name:
+        raise click.BadParameter(
+            f"--queue {text!r}: Sidekiq's NAME,WEIGHT form is not accepted; each queue has its "
+            f"own concurrency here: --queue {name.partition(',')[0]}=N"
+        )
     if not sep:
         return name, 25
     try:
@@ -150,6 +162,10 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
     forwarded once the new child is listed, and the child (default handlers, signals still
     blocked) receives it only once its worker's own handlers are installed (:func:`_run_one`),
     so it always shuts down gracefully. A child flushes its log before it exits.
+
+    Each child runs in its own process group: a Ctrl-C on the terminal reaches the parent
+    only, which forwards it once, so the first Ctrl-C is graceful and the second stops at once,
+    as with one process (in the terminal's group, a child saw each Ctrl-C twice).
     """
     children: list[int] = []
 
@@ -166,6 +182,7 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
         if pid == 0:
             code = 1
             try:
+                os.setpgid(0, 0)
                 for signum in _FORWARDED:
                     signal.signal(signum, signal.SIG_DFL)
                 code = _run_one(app, _child_options(options, index))
@@ -175,6 +192,10 @@ def _run_many(app: App, options: dict[str, Any], processes: int) -> int:
                     logging.shutdown()
                     sys.stdout.flush()
                 os._exit(code)
+        # Both sides set the group, as shells do, whichever runs first; only a Ctrl-C in the
+        # instant between fork and setpgid can still reach a child directly.
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         children.append(pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     status = 0
@@ -265,7 +286,12 @@ def _add_schedules(app: App, paths: tuple[str, ...]) -> None:
     help="A job of a class the app does not know: requeue (default; hand it back for another "
     "process, e.g. Ruby Sidekiq) or fail (UnknownJob, retried). --burst defaults to fail.",
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -348,6 +374,9 @@ def worker(
         "metrics_port": metrics_port,
         "metrics_host": metrics_host,
     }
-    plan_shards(options["queues"], options["shards"], redis_url)  # refuse a bad --shard now
+    plan = plan_shards(options["queues"], options["shards"], redis_url)  # a bad --shard: now
+    # As Sidekiq does at boot: a wrong URL or database fails now, not in a retry loop.
+    for url in plan:
+        check_redis(url, "--redis-url" if url == options["redis_url"] else "--shard")
     code = _run_one(app, options) if processes == 1 else _run_many(app, options, processes)
     sys.exit(code)

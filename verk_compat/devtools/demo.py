@@ -2,8 +2,10 @@
 
 Enqueues jobs exactly as Ruby's ``Sidekiq::Client`` would, shows one payload as it sits in
 Redis, runs them in a Python worker (an ``async def`` job, a sync job, a failing job), and
-shows the retry set entry that Sidekiq Web would list. Touches ``queue:verk-demo``, ``queues``,
-``retry``, ``stat:*`` and the worker's heartbeat keys of the Redis it is given.
+shows the retry set entry that Sidekiq Web would list. On a Redis it is given, every key it
+touches is under the namespace ``verk-demo:`` (its queue, ``queues``, ``retry``, ``stat:*``, the
+worker's heartbeat keys), which it empties first so each run starts from nothing; no other key
+is read or written. On its private Redis it uses Sidekiq's plain key names.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from verk_compat.client.client import Client
 from verk_compat.codec.job import Job
 from verk_compat.devtools.redis_server import EmbeddedRedis
 from verk_compat.keys import Keys
+from verk_compat.redis_url import sync_client, where
 from verk_compat.worker.app import App
 from verk_compat.worker.events import JobFailed
 from verk_compat.worker.launcher import Worker
 
-__all__ = ["QUEUE", "build_app", "run_demo"]
+__all__ = ["NAMESPACE", "QUEUE", "build_app", "run_demo"]
 
 QUEUE = "verk-demo"
+#: The prefix of every key the demo touches on a Redis it did not start itself.
+NAMESPACE = "verk-demo"
 
 
 def build_app(results: list[str]) -> App:
@@ -63,26 +68,38 @@ def _report_failures(event: Any) -> None:
 
 
 @contextlib.contextmanager
-def _redis_url(url: str | None) -> Iterator[str]:
+def _redis_url(url: str | None, say: Callable[[str], None]) -> Iterator[tuple[str, str]]:
+    """``(url, namespace)``: the given Redis under :data:`NAMESPACE`, or a private one."""
     if url:
-        yield url
+        say(f"Using {where(sync_client(url))}: only keys under {NAMESPACE}:* (emptied first).")
+        yield url, NAMESPACE
         return
     with EmbeddedRedis() as server:
-        print(f"No REDIS_URL given: started a private redis-server on {server.url}")
-        yield server.url
+        say(f"No REDIS_URL given: started a private redis-server on {server.url}")
+        yield server.url, ""
 
 
 def run_demo(url: str | None, jobs: int, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo against ``url`` (or an embedded Redis); returns what it measured."""
-    with _redis_url(url) as redis_url:
-        return _demo(redis_url, jobs, say)
+    with _redis_url(url, say) as (redis_url, namespace):
+        return _demo(redis_url, namespace, jobs, say)
 
 
-def _demo(url: str, jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
+def _clear(raw_redis: redis.Redis, keys: Keys) -> None:
+    """Delete the keys of a previous demo run (only those under the demo's namespace)."""
+    if not keys.namespace:
+        raise ValueError("the demo empties only its own namespace, never a whole database")
+    for key in raw_redis.scan_iter(match=keys.pattern(), count=1000):
+        raw_redis.unlink(key)
+
+
+def _demo(url: str, namespace: str, jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
     results: list[str] = []
-    keys = Keys()
-    raw_redis = redis.Redis.from_url(url)
-    with Client(redis=raw_redis) as client:
+    keys = Keys(namespace)
+    raw_redis = sync_client(url)
+    if namespace:
+        _clear(raw_redis, keys)
+    with Client(redis=raw_redis, namespace=namespace) as client:
         say(f"\n1. Enqueue, as Ruby's Sidekiq::Client would (queue {QUEUE!r}):")
         jid = client.enqueue("Demo::Greeter", ["Ada", 3], queue=QUEUE)
         client.enqueue("Billing::Charge", [{"id": "acct_42"}, 1999], queue=QUEUE, retry=5)
@@ -96,7 +113,7 @@ def _demo(url: str, jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
     say("\n2. Run them in a Python worker (burst mode: stop when the queue is empty):")
     app = build_app(results)
     started = time.perf_counter()
-    asyncio.run(_drain(app, url))
+    asyncio.run(_drain(app, url, namespace))
     seconds = time.perf_counter() - started
     for line in results:
         say(f"   {line}")
@@ -114,12 +131,12 @@ def _demo(url: str, jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
             f"next try in {score - time.time():.0f}s"
         )
     raw_redis.close()
-    _ruby_view(url, say)
+    _ruby_view(url, namespace, say)
     return {"processed": processed, "failed": failed, "retries": len(retry), "results": results}
 
 
-async def _drain(app: App, url: str) -> None:
-    worker = Worker(app, {QUEUE: 10}, redis_url=url, burst=True)
+async def _drain(app: App, url: str, namespace: str) -> None:
+    worker = Worker(app, {QUEUE: 10}, redis_url=url, namespace=namespace, burst=True)
     try:
         await worker.run()
     finally:
@@ -140,10 +157,14 @@ puts "   Ruby's RetrySet: #{e.klass} #{e["error_class"]}: #{e["error_message"]}"
 """
 
 
-def _ruby_view(url: str, say: Callable[[str], None]) -> None:
-    """Let real Ruby Sidekiq read what Python wrote, when it is installed."""
+def _ruby_view(url: str, namespace: str, say: Callable[[str], None]) -> None:
+    """Let real Ruby Sidekiq read what Python wrote, when it is installed (Ruby reads a
+    namespace only through the redis-namespace gem, so only on the demo's private Redis)."""
     if shutil.which("ruby") is None or shutil.which("sidekiq") is None:
         say("\n4. (Install ruby-sidekiq to see Ruby Sidekiq read the same data.)")
+        return
+    if namespace:
+        say("\n4. (Run the demo without REDIS_URL to see Ruby Sidekiq read the same data.)")
         return
     say("\n4. Ask real Ruby Sidekiq what it sees:")
     env = {**os.environ, "REDIS_URL": url}

@@ -113,6 +113,8 @@ def migrate(
     dry_run: bool = False,
     progress: Callable[[str], None] | None = None,
     hook: Hook | None = None,
+    every: int = 1000,
+    tick: Callable[[UnitReport], None] | None = None,
 ) -> Result:
     """Run one migration.
 
@@ -129,8 +131,10 @@ def migrate(
         failed: Resque ``failed`` entries go to ``dead``, ``retry``, or nowhere (``skip``).
         profile: The Sidekiq payload profile written by conversions.
         dry_run: Count and sample, write nothing.
-        progress: Called with progress lines.
+        progress: Called with progress lines (a key's start, then every ``every`` jobs).
         hook: Called after each step (tests use it to simulate a crash).
+        every: Jobs between two count lines; 0: no count lines (``tick`` shows progress).
+        tick: Called with the key's counts before each element (a progress bar's feed).
 
     Returns:
         The counts per key.
@@ -165,7 +169,15 @@ def migrate(
         plan = plans.to_verk(src, in_place=in_place, namespace=namespace, queues=queues)
     else:
         raise ValueError(f"unknown migration {mode!r}; expected one of {MODES}")
-    migrator = Migrator(src, None if local else dst, dry_run=dry_run, progress=progress, hook=hook)
+    migrator = Migrator(
+        src,
+        None if local else dst,
+        dry_run=dry_run,
+        progress=progress,
+        hook=hook,
+        every=every,
+        tick=tick,
+    )
     reports = migrator.run(plan.units)
     if plan.delayed and not dry_run:
         delayed.tidy(src, ResqueKeys(resque_namespace))

@@ -139,12 +139,13 @@ class Migrator:
         progress: Callable[[str], None] | None = None,
         every: int = 1000,
         hook: Hook | None = None,
+        tick: Callable[[UnitReport], None] | None = None,
     ) -> None:
         self.src = src
         self.dst = src if dst is None else dst
         self.local = dst is None or dst is src or same_server(src, dst)
         self.dry_run, self.samples, self.every = dry_run, samples, every
-        self.progress, self.hook = progress, hook
+        self.progress, self.hook, self.tick = progress, hook, tick
         self._runs: dict[str, str] = {}
 
     def _say(self, line: str) -> None:
@@ -154,7 +155,7 @@ class Migrator:
     def _step(self, name: str, rep: UnitReport) -> None:
         if name in ("moved", "quarantined"):
             done = rep.moved + rep.quarantined
-            if done % self.every == 0:
+            if self.every > 0 and done % self.every == 0:
                 self._say(f"  {rep.source} -> {rep.target}: {done}/{rep.before}")
         if self.hook is not None:
             self.hook(name, rep)
@@ -181,6 +182,18 @@ class Migrator:
             if value is not None:
                 yield as_bytes(value), str(src.pttl(key))
 
+    def _ticking(
+        self, elements: Iterator[tuple[bytes, str | None]], rep: UnitReport
+    ) -> Iterator[tuple[bytes, str | None]]:
+        """``elements``, calling :attr:`tick` with the counts before each and after the last."""
+        if self.tick is None:
+            yield from elements
+            return
+        for element in elements:
+            self.tick(rep)
+            yield element
+        self.tick(rep)
+
     # -- one unit -----------------------------------------------------------------------------
 
     def run_unit(self, unit: Unit) -> UnitReport:
@@ -193,7 +206,7 @@ class Migrator:
         self._say(f"{unit.source} -> {unit.target}: {rep.before} element(s)")
         if unit.register is not None and not self.dry_run and rep.before:
             self.dst.sadd(*unit.register)
-        for raw, score in self._elements(unit):
+        for raw, score in self._ticking(self._elements(unit), rep):
             try:
                 out = unit.convert(raw)
             except InvalidJob as exc:
