@@ -39,6 +39,9 @@ class JobTimeout(VerkError):
     def __init__(self, seconds: float, message: str | None = None) -> None:
         super().__init__(message or f"job ran longer than its {seconds:g}s timeout")
         self.seconds = seconds
+        #: Where the job was when its time ran out (innermost frame first, Ruby's
+        #: ``file:line:in `func'`` shape): its logged and stored backtrace. Empty if unknown.
+        self.where: list[str] = []
 
 
 class RedisUnavailable(VerkError, ConnectionError):

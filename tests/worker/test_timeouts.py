@@ -13,7 +13,7 @@ import pytest
 from verk_compat import JobTimeout
 from verk_compat.worker.app import App
 from verk_compat.worker.launcher import Worker
-from verk_compat.worker.retry import error_class_name
+from verk_compat.worker.retry import backtrace_lines, error_class_name
 from verk_compat.worker.sync_pool import SyncPool
 from verk_compat.worker.timeouts import Deadline, check_timeout, effective_timeout
 
@@ -152,3 +152,38 @@ async def test_a_sync_job_that_timed_out_before_it_started_never_runs() -> None:
     finally:
         release.set()
         pool.shutdown()
+
+
+async def _stuck_here() -> None:
+    await asyncio.sleep(10)
+
+
+async def test_a_timed_out_async_jobs_backtrace_is_where_it_was_stuck() -> None:
+    async def job() -> None:
+        await _stuck_here()
+
+    with pytest.raises(JobTimeout) as caught:
+        await Deadline(0.05).run_async(job, [])
+    where = backtrace_lines(caught.value)
+    assert any("in `_stuck_here'" in line for line in where), where
+    assert [line for line in where if "in `job'" in line] and __file__ in where[1]
+
+
+def _blocks(release: threading.Event) -> None:
+    release.wait(10)
+
+
+async def test_a_timed_out_sync_jobs_backtrace_is_its_threads_stack() -> None:
+    pool = SyncPool(1)
+    release = threading.Event()
+    try:
+        with pytest.raises(JobTimeout) as caught:
+            await Deadline(0.05).run_sync(pool, _blocks, [release])
+    finally:
+        release.set()
+        pool.shutdown()
+    where = backtrace_lines(caught.value)
+    # Innermost first: threading's wait, then the job; nothing above the job's own call.
+    job_lines = [line for line in where if line.startswith(__file__)]
+    assert job_lines and "in `_blocks'" in job_lines[0], where
+    assert "in `_blocks'" in where[-1] and not any("_guarded" in line for line in where)

@@ -20,13 +20,14 @@ import builtins
 import random
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from verk_compat.codec.backtrace import encode_backtrace
 from verk_compat.codec.job import Job, Profile
 from verk_compat.codec.profiles import rules
+from verk_compat.errors import JobTimeout
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -139,8 +140,16 @@ def error_message(exc: BaseException) -> str:
 
 
 def backtrace_lines(exc: BaseException) -> list[str]:
-    """Frames in Ruby's shape (``file:line:in `func'``), innermost first like Ruby's."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    """Frames in Ruby's shape (``file:line:in `func'``), innermost first like Ruby's; for a
+    :class:`JobTimeout`, where the job was when its time ran out."""
+    if isinstance(exc, JobTimeout) and exc.where:
+        return list(exc.where)
+    return frame_lines(traceback.extract_tb(exc.__traceback__))
+
+
+def frame_lines(frames: Sequence[traceback.FrameSummary]) -> list[str]:
+    """``frames`` (outermost first, as :mod:`traceback` lists them) in Ruby's shape,
+    innermost first."""
     return [scrub(f"{f.filename}:{f.lineno}:in `{f.name}'") for f in reversed(frames)]
 
 

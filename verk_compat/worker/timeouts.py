@@ -26,12 +26,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from verk_compat.errors import JobTimeout
+from verk_compat.worker.retry import backtrace_lines, frame_lines
 from verk_compat.worker.sync_pool import SyncPool
 
 __all__ = ["Deadline", "check_timeout", "effective_timeout"]
@@ -65,7 +68,16 @@ def effective_timeout(job_timeout: float | None, worker_timeout: float | None) -
 class Deadline:
     """Runs one job's call under ``seconds``; remembers a sync job's thread that outlived it."""
 
-    __slots__ = ("_abandoned", "_lock", "_started", "label", "seconds", "thread", "timed_out_at")
+    __slots__ = (
+        "_abandoned",
+        "_ident",
+        "_lock",
+        "_started",
+        "label",
+        "seconds",
+        "thread",
+        "timed_out_at",
+    )
 
     def __init__(self, seconds: float, label: str = "") -> None:
         self.seconds = seconds
@@ -78,6 +90,7 @@ class Deadline:
         self._lock = threading.Lock()
         self._started = False
         self._abandoned = False
+        self._ident = 0  # the thread running a sync job, for its stack at the timeout
 
     async def run_async(self, call: Callable[..., Any], args: list[Any]) -> None:
         """Await ``call(*args)``; raise :class:`JobTimeout` if it outlives ``seconds``."""
@@ -88,9 +101,14 @@ class Deadline:
         except asyncio.CancelledError:
             raise  # a shutdown (ours became TimeoutError inside the context manager)
         except BaseException as exc:
-            if cm.expired():
-                raise JobTimeout(self.seconds) from (None if _is_ours(exc) else exc)
-            raise
+            if not cm.expired():
+                raise
+            if not _is_ours(exc):
+                raise JobTimeout(self.seconds) from exc
+            timeout = JobTimeout(self.seconds)
+            # The cancellation's traceback runs through the job to where it was awaiting.
+            timeout.where = backtrace_lines(exc.__cause__) if exc.__cause__ else []
+            raise timeout from None
         if cm.expired():  # the job swallowed the cancellation and returned
             raise JobTimeout(self.seconds)
 
@@ -115,13 +133,24 @@ class Deadline:
             raise JobTimeout(self.seconds)
         self.thread = future
         self.timed_out_at = time.monotonic()
+        timeout = JobTimeout(self.seconds)
+        timeout.where = self._thread_stack()
         log.warning(
             "%s: timed out after %gs; its thread cannot be stopped and keeps running, holding "
             "its slot until it returns (the job is failed now, its outcome will be ignored)",
             self.label,
             self.seconds,
         )
-        raise JobTimeout(self.seconds)
+        raise timeout
+
+    def _thread_stack(self) -> list[str]:
+        """The running job's frames in its thread, innermost first (below :meth:`_guarded`)."""
+        frame = sys._current_frames().get(self._ident) if self._ident else None
+        if frame is None:
+            return []
+        stack = traceback.extract_stack(frame)
+        calls = [i for i, f in enumerate(stack) if f.name == "_guarded" and f.filename == __file__]
+        return frame_lines(stack[calls[-1] + 1 :] if calls else stack)
 
     def _guarded(self, call: Callable[..., Any], args: list[Any]) -> Any:
         """In the pool thread: run ``call(*args)`` unless the job already timed out."""
@@ -129,6 +158,7 @@ class Deadline:
             if self._abandoned:
                 return None
             self._started = True
+            self._ident = threading.get_ident()
         return call(*args)
 
     async def outlive(self) -> None:
