@@ -5,13 +5,10 @@
 :class:`~verk_compat.worker.fetch.Acker`), so a job leaves its in-progress list only after it
 finished. A payload that cannot be decoded is moved untouched to ``dead`` and removed from the
 in-progress list in one script, never lost. A job that raises anything (``SystemExit`` and
-``KeyboardInterrupt`` included, as Sidekiq rescues ``Exception``) gets Sidekiq's retry decision
-(:mod:`verk_compat.worker.retry`), computed from the payload decoded again from the fetched
-bytes (the job may have changed its args), and applied by ``lua/fail.lua``: LREM from
-in-progress and ZADD ``retry`` or ``dead`` (trimmed) atomically; a payload for which no decision
-can be computed (a ``retry_count`` overflowing the delay) goes to ``dead`` as fetched. A Verk
-job (``args`` a JSON string) runs the same way and fails by Verk's rules
-(:func:`verk_compat.worker.verk.verk_failure`), written back in Verk's format.
+``KeyboardInterrupt`` included, as Sidekiq rescues ``Exception``) is failed by
+:mod:`verk_compat.worker.failure`: Sidekiq's retry decision from the fetched bytes, applied by
+``lua/fail.lua`` (LREM from in-progress and ZADD ``retry`` or ``dead`` atomically). A Verk job
+(``args`` a JSON string) runs the same way and fails by Verk's rules, in Verk's format.
 ``async def`` jobs run on the event loop, plain functions in a bounded thread pool
 (:mod:`verk_compat.worker.sync_pool`). Cancellation (shutdown) neither acks nor fails: the job
 stays in progress and shutdown pushes it back to its queue. A job with a timeout (its
@@ -39,34 +36,24 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from verk_compat.codec.activejob import WRAPPERS
-from verk_compat.codec.job import Job, Profile, now
+from verk_compat.codec.job import Job, Profile
 from verk_compat.codec.verk import VerkJob
 from verk_compat.errors import InvalidJob
 from verk_compat.keys import Keys
-from verk_compat.lua import dead_trim, script
 from verk_compat.worker.activejob import display_class, is_active_job, resolve_active_job
 from verk_compat.worker.app import App, Resolved, UnknownJob
-from verk_compat.worker.backoff import Backoff
 from verk_compat.worker.counters import Stats
-from verk_compat.worker.events import JobFailed, JobFinished, JobStarted
+from verk_compat.worker.events import JobFinished, JobStarted
+from verk_compat.worker.failure import Failures
 from verk_compat.worker.fetch import Acker
-from verk_compat.worker.job_log import DONE, START, JobLog, log_failure
+from verk_compat.worker.job_log import DONE, START, JobLog
 from verk_compat.worker.middleware import JobContext, run_chain
-from verk_compat.worker.retry import (
-    Dead,
-    Decision,
-    Discard,
-    Retry,
-    apply_registered,
-    next_attempt,
-)
 from verk_compat.worker.sync_pool import SyncPool
 from verk_compat.worker.timeouts import Deadline, effective_timeout
 from verk_compat.worker.unknown_jobs import UnknownJobs
-from verk_compat.worker.verk import verk_failure, verk_job
+from verk_compat.worker.verk import verk_job
 
 __all__ = ["Processor", "Running"]
 
@@ -109,6 +96,7 @@ class Processor:
         self._next_tid = 0
         self._resolved: dict[str, Resolved] = {}
         self._log = JobLog(log, __file__)
+        self.failures = Failures(app, redis, keys, acker, stats, profile=profile, rng=self.rng)
 
     async def process(self, queue: str, inprogress_key: str, raw: bytes) -> bool:
         """Run ``raw`` (already in ``inprogress_key``) to its end.
@@ -188,7 +176,7 @@ class Processor:
             job, verk = _decode(raw)
             job.args  # noqa: B018  # read now: an unreadable argument is a bad payload, not a failure
         except InvalidJob as exc:
-            await self._bury(inprogress_key, raw, exc)
+            await self.failures.bury(inprogress_key, raw, exc)
             return None
         if self.unknown_jobs.policy == "requeue" and self._unknown(job, raw):
             await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
@@ -274,7 +262,7 @@ class Processor:
             await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
             return
         try:
-            await self._record_failure(
+            await self.failures.record(
                 job, queue, raw, inprogress_key, exc, resolved, started, verk
             )
         finally:
@@ -282,135 +270,6 @@ class Processor:
                 # Once the failure is written: a timed-out sync job's thread keeps its slot
                 # (and shows as running) until it returns.
                 await deadline.outlive()
-
-    async def _record_failure(
-        self,
-        job: Job,
-        queue: str,
-        raw: bytes,
-        inprogress_key: str,
-        exc: BaseException,
-        resolved: Resolved | None,
-        started: float,
-        verk: VerkJob | None,
-    ) -> None:
-        if verk is not None:
-            await self._failed_verk(verk, job, queue, raw, inprogress_key, exc, started)
-            return
-        # The retry is built from the fetched bytes, as Sidekiq re-parses the job string: the
-        # job may have changed its args in place (or stored objects JSON cannot hold).
-        fetched = Job.decode(raw)
-        decision = self._decide(fetched, queue, exc, resolved)
-        outcome = type(decision).__name__.lower() if decision else "dead (as fetched)"
-        log_failure(log, job.jid, display_class(job), queue, started, exc, outcome)
-        if decision is None:
-            stamp = now()
-            keys = [inprogress_key, self.keys.dead]
-            await self._fail_script(keys, [raw, "dead", stamp, raw, *dead_trim(stamp)])
-        else:
-            await self._apply(inprogress_key, raw, decision)
-        self.stats.processed += 1
-        self.stats.failed += 1
-        self.acker.wake()
-        if self.app.events:
-            self.app.events.emit(JobFailed(fetched, queue, started, time.time(), exc))
-
-    def _decide(
-        self, job: Job, queue: str, exc: BaseException, resolved: Resolved | None
-    ) -> Decision | None:
-        """Sidekiq's retry decision, or None if the payload makes one impossible."""
-        spec = resolved.spec if resolved else None
-        try:
-            if spec is not None:
-                job = apply_registered(
-                    job,
-                    retry=spec.retry,
-                    retry_queue=spec.retry_queue,
-                    dead=spec.dead,
-                    backtrace=spec.backtrace,
-                )
-            return next_attempt(
-                job,
-                exc,
-                queue=queue,
-                now=now(),
-                rng=self.rng,
-                path="global" if isinstance(exc, UnknownJob) else "local",
-                default_retry=spec.retry if spec else True,
-                retry_in=spec.retry_in if spec else None,
-                profile=self.profile,
-            )
-        except (ValueError, TypeError, OverflowError) as bad:
-            # E.g. ``retry``/``retry_count`` too large for a float delay. The job goes to
-            # dead as fetched rather than stay in progress (and run again) for ever.
-            log.error("jid=%s: no retry can be computed (%s: %s)", job.jid, type(bad).__name__, bad)
-            return None
-
-    async def _failed_verk(
-        self,
-        verk: VerkJob,
-        job: Job,
-        queue: str,
-        raw: bytes,
-        inprogress_key: str,
-        exc: BaseException,
-        started: float,
-    ) -> None:
-        """A Verk job failed: Verk's counts and backoff, written back in Verk's format."""
-        stamp = now()
-        failure = verk_failure(verk, exc, now=stamp, rng=self.rng)
-        outcome = f"{failure.target} (verk)"
-        log_failure(log, job.jid, job.class_name, queue, started, exc, outcome)
-        target = self.keys.retry if failure.target == "retry" else self.keys.dead
-        args: list[Any] = [raw, failure.target, failure.score, failure.payload.encode()]
-        await self._fail_script([inprogress_key, target], [*args, *dead_trim(stamp)])
-        self.stats.processed += 1
-        self.stats.failed += 1
-        self.acker.wake()
-        if self.app.events:
-            self.app.events.emit(JobFailed(job, queue, started, time.time(), exc))
-
-    async def _apply(self, inprogress_key: str, raw: bytes, decision: Decision) -> None:
-        """Run ``lua/fail.lua`` for ``decision``, retrying while Redis is unreachable."""
-        stamp = now()
-        try:
-            member = b"" if isinstance(decision, Discard) else decision.payload.encode(self.profile)
-        except (ValueError, TypeError, OverflowError) as exc:
-            # The failed job cannot be written under this profile: keep it as fetched in dead
-            # rather than leave it in progress to run (and fail) again after every restart.
-            log.error("failed job cannot be re-encoded (%s); moved to dead untouched", exc)
-            decision = Dead(decision.payload)
-            member = raw
-        if isinstance(decision, Retry):
-            keys = [inprogress_key, self.keys.retry]
-            args: list[Any] = [raw, "retry", decision.at, member]
-        elif isinstance(decision, Dead):
-            keys = [inprogress_key, self.keys.dead]
-            args = [raw, "dead", stamp, member]
-        else:
-            assert isinstance(decision, Discard)
-            keys = [inprogress_key, self.keys.dead]
-            args = [raw, "drop", 0, b""]
-        await self._fail_script(keys, [*args, *dead_trim(stamp)])
-
-    async def _bury(self, inprogress_key: str, raw: bytes, exc: Exception) -> None:
-        log.error("undecodable payload moved to dead set: %s: %r", exc, raw[:200])
-        stamp = now()
-        keys = [inprogress_key, self.keys.dead]
-        await self._fail_script(keys, [raw, "dead", stamp, raw, *dead_trim(stamp)])
-
-    async def _fail_script(self, keys: list[str], args: list[Any]) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                await script("fail").acall(self.redis, keys, args)
-                return
-            except (RedisError, OSError) as exc:
-                # The job stays in progress meanwhile, so nothing is lost while we wait.
-                log.warning(
-                    "recording a failure failed (%s); retrying in %.1fs", exc, backoff.delay
-                )
-                await backoff.sleep()
 
 
 def _decode(raw: bytes) -> tuple[Job, VerkJob | None]:
