@@ -126,6 +126,23 @@ def test_recover_refuses_a_live_identity_unless_forced(
     assert r.lrange(K.queue("default"), 0, -1) == fleet["live"]
 
 
+def test_recover_all_dead_leaves_live_identities(
+    redis_url: str, r: redis.Redis, fleet: dict[str, list[bytes]]
+) -> None:
+    other = "otherhost:9:cccccccccccc"
+    fetch(r, "default", other, *jobs("o1"))
+    data = run_json("recover", "--all-dead", url=redis_url)
+    assert {e["identity"]: e["total"] for e in data} == {DEAD: 3, other: 1}
+    assert r.llen(K.queue("default")) == 3 and r.llen(K.queue("a:b")) == 1
+    assert r.llen(K.inprogress("default", LIVE)) == 1  # a live identity keeps its job
+    assert "no dead identity: no in-progress jobs" in run("recover", "--all-dead", url=redis_url)
+
+
+@pytest.mark.parametrize("args", [[], [DEAD, "--all-dead"], ["--all-dead", "--force"]])
+def test_recover_needs_one_identity_or_all_dead(redis_url: str, args: list[str]) -> None:
+    assert "--all-dead alone" in run("recover", *args, url=redis_url, code=2)
+
+
 def test_a_killed_worker_s_jobs_are_shown_and_recovered(
     redis_url: str, r: redis.Redis, tmp_path: Path
 ) -> None:

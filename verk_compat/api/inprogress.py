@@ -104,6 +104,18 @@ class InProgress(Base):
                 moved[entry.queue] = moved.get(entry.queue, 0) + count
         return moved
 
+    def recover_dead(self) -> dict[str, dict[str, int]]:
+        """:meth:`recover` every identity whose heartbeat hash is gone: what a worker's orphan
+        recovery does at start, without starting one; ``{identity: {queue: jobs moved}}``."""
+        dead = sorted({entry.identity for entry in self.lists() if not entry.alive})
+        moved = {}
+        for identity in dead:
+            try:
+                moved[identity] = self.recover(identity)
+            except ProcessAlive:
+                continue  # it beat since the listing: its jobs are running
+        return moved
+
     def _reading(self, key: bytes) -> tuple[str, str] | None:
         splits = self.keys.inprogress_owners(text(key))
         if len(splits) <= 1:

@@ -104,31 +104,46 @@ def _jids(entry: dict[str, Any], queue: str, most: int = 3) -> str:
 
 
 @click.command()
-@click.argument("identity")
+@click.argument("identity", required=False)
 @click.option("--force", is_flag=True, help="Requeue even if IDENTITY's heartbeat is fresh.")
+@click.option("--all-dead", is_flag=True, help="Every identity whose heartbeat is gone.")
 @admin_options
 def recover(
-    identity: str, force: bool, redis_url: str | None, namespace: str | None, as_json: bool
+    identity: str | None,
+    force: bool,
+    all_dead: bool,
+    redis_url: str | None,
+    namespace: str | None,
+    as_json: bool,
 ) -> None:
-    """Requeue the in-progress jobs of a dead process IDENTITY, without starting a worker.
+    """Requeue the in-progress jobs of a dead process IDENTITY (or --all-dead), without
+    starting a worker.
 
     Refuses a live identity (its heartbeat hash exists) unless --force: its jobs are running,
     and requeueing them would run them twice.
     """
+    if (identity is None) == (not all_dead) or (all_dead and force):
+        raise click.UsageError("give an IDENTITY (optionally --force), or --all-dead alone")
     with session(redis_url, namespace) as (client, keys):
+        api = InProgress(client, keys)
         try:
-            moved = InProgress(client, keys).recover(identity, force=force)
+            moved = {identity: api.recover(identity, force=force)} if identity else {}
         except ProcessAlive as exc:
             raise click.ClickException(str(exc)) from None
-    data = {"identity": identity, "moved": moved, "total": sum(moved.values())}
+        if all_dead:
+            moved = api.recover_dead()
+    data = [{"identity": who, "moved": m, "total": sum(m.values())} for who, m in moved.items()]
 
     def human() -> str:
-        if not moved:
-            return f"{identity}: no in-progress jobs to requeue"
-        lines = [f"requeued {n} job(s) of {identity} to queue {q}" for q, n in moved.items()]
-        return "\n".join(lines)
+        if not any(entry["total"] for entry in data):
+            return f"{identity or 'no dead identity'}: no in-progress jobs to requeue"
+        return "\n".join(
+            f"requeued {n} job(s) of {who} to queue {q}"
+            for who, m in moved.items()
+            for q, n in m.items()
+        )
 
-    emit(as_json, data, human)
+    emit(as_json, data[0] if identity else data, human)
 
 
 def _signal_command(name: str, signal: str, done: str, help_text: str) -> click.Command:
