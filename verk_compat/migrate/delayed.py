@@ -25,14 +25,11 @@ from verk_compat.keys import Keys, ResqueKeys
 from verk_compat.lua import script
 from verk_compat.migrate.convert import resque_delayed_to_sidekiq
 from verk_compat.migrate.engine import Unit
+from verk_compat.migrate.replies import key_text
 
 __all__ = ["delayed_timestamps", "delayed_units", "index_keys", "tidy"]
 
 _TS = re.compile(r"-?\d+")
-
-
-def _text(data: bytes | str) -> str:
-    return data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
 
 
 def delayed_timestamps(src: Redis, rk: ResqueKeys) -> list[str]:
@@ -40,7 +37,7 @@ def delayed_timestamps(src: Redis, rk: ResqueKeys) -> list[str]:
     missing from ``delayed_queue_schedule`` is still found)."""
     prefix = rk.delayed("")
     found = (
-        _text(k)[len(prefix) :] for k in src.scan_iter(match=rk.delayed_pattern(), _type="list")
+        key_text(k)[len(prefix) :] for k in src.scan_iter(match=rk.delayed_pattern(), _type="list")
     )
     return sorted((ts for ts in found if _TS.fullmatch(ts)), key=int)
 
@@ -58,7 +55,7 @@ def delayed_units(
 
 def index_keys(src: Redis, rk: ResqueKeys) -> list[str]:
     """The index keys (``delayed_queue_schedule`` and every ``timestamps:*`` SET)."""
-    found = [_text(k) for k in src.scan_iter(match=rk.timestamps_pattern())]
+    found = [key_text(k) for k in src.scan_iter(match=rk.timestamps_pattern())]
     return [rk.delayed_schedule, *sorted(found)]
 
 
@@ -68,10 +65,10 @@ def tidy(src: Redis, rk: ResqueKeys) -> int:
     removed = 0
     tidy_script = script("delayed_tidy")
     for member, _ in src.zscan_iter(rk.delayed_schedule):
-        ts = _text(member)
+        ts = key_text(member)
         removed += int(tidy_script(src, [rk.delayed_schedule, rk.delayed(ts)], [ts, "zset"]))
     for key in src.scan_iter(match=rk.timestamps_pattern(), _type="set"):
         for member in src.smembers(key):  # SMEMBERS: the migration ACL has no SSCAN
-            name = _text(member)  # "delayed:<ts>", never prefixed
+            name = key_text(member)  # "delayed:<ts>", never prefixed
             removed += int(tidy_script(src, [key, rk.key(name)], [member, "set"]))
     return removed

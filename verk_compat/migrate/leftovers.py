@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 from redis import Redis
 
 from verk_compat.keys import Keys
+from verk_compat.migrate.replies import key_text
 
 __all__ = ["family", "leftovers", "resque_reason", "sidekiq_leftovers", "sidekiq_reason"]
 
@@ -68,7 +69,7 @@ def leftovers(
     skipped: list[str] = []
     reasons: dict[str, str] = {}
     for raw in src.scan_iter(match=pattern, count=1000):
-        key = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        key = key_text(raw)
         if key in handled:
             continue
         skipped.append(key)
@@ -92,7 +93,7 @@ def sidekiq_leftovers(
     src: Redis, keys: Keys, handled: Collection[str], queues: Sequence[str] | None
 ) -> tuple[list[str], dict[str, str]]:
     """:func:`leftovers` under ``keys``' namespace for a Sidekiq (or Verk 1.x) source."""
-    identities = {_name(m) for m in src.smembers(keys.processes)}
+    identities = {key_text(m) for m in src.smembers(keys.processes)}
 
     def why(logical: str) -> str | None:
         found = sidekiq_reason(logical, identities)
@@ -110,7 +111,3 @@ def sidekiq_leftovers(
         return None
 
     return leftovers(src, keys.pattern(), keys.logical, handled, why)
-
-
-def _name(raw: bytes | str) -> str:
-    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
