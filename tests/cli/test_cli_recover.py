@@ -138,6 +138,13 @@ def test_recover_all_dead_leaves_live_identities(
     assert "no dead identity: no in-progress jobs" in run("recover", "--all-dead", url=redis_url)
 
 
+def test_an_activejob_in_progress_shows_its_rails_class(redis_url: str, r: redis.Redis) -> None:
+    fixture = ROOT / "fixtures" / "sidekiq-6.4.1" / "activejob.json"
+    fetch(r, "default", DEAD, json.loads(fixture.read_text())["raw"].encode())
+    (dead,) = run_json("processes", url=redis_url)
+    assert [j["class"] for j in dead["inprogress_jobs"]] == ["InteropActiveJob"]
+
+
 @pytest.mark.parametrize("args", [[], [DEAD, "--all-dead"], ["--all-dead", "--force"]])
 def test_recover_needs_one_identity_or_all_dead(redis_url: str, args: list[str]) -> None:
     assert "--all-dead alone" in run("recover", *args, url=redis_url, code=2)

@@ -48,7 +48,7 @@ class InProgressList:
             "queue": shown(self.queue),
             "size": self.size,
             "alive": self.alive,
-            "jobs": [{"jid": rec.jid, "class": rec.class_name} for rec in self.records],
+            "jobs": [{"jid": rec.jid, "class": rec.display_class} for rec in self.records],
         }
 
 

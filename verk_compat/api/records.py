@@ -16,6 +16,7 @@ from typing import Any
 from redis import Redis
 
 from verk_compat.api.values import at_time, unreadable_reason
+from verk_compat.codec.activejob import display_class
 from verk_compat.codec.backtrace import decode_backtrace
 from verk_compat.codec.job import Job
 from verk_compat.codec.verk import is_verk
@@ -59,8 +60,13 @@ class JobRecord:
 
     @property
     def class_name(self) -> str | None:
-        """The ``class`` key (``display_class``/``wrapped`` are left to the caller)."""
+        """The ``class`` key (see :attr:`display_class` for what Sidekiq Web shows)."""
         return None if self.job is None else self.job.class_name
+
+    @property
+    def display_class(self) -> str | None:
+        """The class Sidekiq Web shows: an ActiveJob's Rails class rather than its wrapper."""
+        return None if self.job is None else display_class(self.job)
 
     def unreadable(self) -> list[str]:
         """What cannot be read: why the payload is not a job, or its args cannot be read."""

@@ -70,7 +70,7 @@ def _add_in_progress(entry: dict[str, Any], lists: list[InProgressList]) -> dict
     """``inprogress`` ({queue: jobs}) and ``inprogress_jobs`` ([{queue, jid, class}])."""
     entry["inprogress"] = {e.queue: e.size for e in lists}
     entry["inprogress_jobs"] = [
-        {"queue": e.queue, "jid": rec.jid, "class": rec.class_name}
+        {"queue": e.queue, "jid": rec.jid, "class": rec.display_class}
         for e in lists
         for rec in e.records
     ]
