@@ -56,7 +56,10 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
 
 
 def _chromium(binary: str, *args: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="verk-chromium-") as profile:
+    # ignore_cleanup_errors: chromium's helpers may still write to the profile as it exits.
+    with tempfile.TemporaryDirectory(
+        prefix="verk-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         proc = subprocess.run(
             [
                 binary,

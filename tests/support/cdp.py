@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 import tempfile
 import time
@@ -17,7 +18,9 @@ class Browser:
     """One headless chromium with one page; :meth:`call` sends a command to that page."""
 
     def __init__(self, binary: str) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="verk-cdp-")
+        # Chromium's helper processes may still write to the profile for a moment after the
+        # browser exits: clean-up errors must not fail the test (the next line retries).
+        self._profile = tempfile.TemporaryDirectory(prefix="verk-cdp-", ignore_cleanup_errors=True)
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
 
@@ -108,6 +111,11 @@ class Browser:
             self.proc.wait()
         os.close(self._to_chrome)
         os.close(self._from_chrome)
+        for _ in range(20):
+            shutil.rmtree(self._profile.name, ignore_errors=True)
+            if not os.path.exists(self._profile.name):
+                break
+            time.sleep(0.1)
         self._profile.cleanup()
 
     def __enter__(self) -> Browser:
