@@ -202,3 +202,24 @@ async def test_the_pause_is_per_queue_and_a_job_that_runs_ends_it(
     assert unknown.pause_left("default") > 0 and unknown.pause_left("other") == 0.0
     unknown.ran("default")
     assert unknown.pause_left("default") == 0.0 and "default" not in unknown.in_a_row
+
+
+async def test_a_job_class_is_resolved_once_per_job(r: redis.Redis, redis_url: str) -> None:
+    """The unknown-class check resolves the job, and that resolution is the one that runs: a
+    job class is instantiated once per job, as Sidekiq does."""
+    made: list[int] = []
+    app = App()
+
+    @app.job("Counted")
+    class Counted:
+        def __init__(self) -> None:
+            made.append(1)
+
+        def perform(self, n: int) -> None:
+            pass
+
+    r.lpush(K.queue("default"), *(Job.new("Counted", [n]).encode() for n in range(3)))
+    worker = Worker(app, {"default": 2}, redis_url=redis_url, block_timeout=0.2)
+    assert worker.processor.unknown_jobs.policy == "requeue"
+    await _run_until(worker, lambda: int(r.get(K.stat_processed) or 0) >= 3)
+    assert len(made) == 3

@@ -109,7 +109,7 @@ class Processor:
         admitted = await self._admit(queue, inprogress_key, raw)
         if admitted is None:
             return False  # buried, or handed back to its queue: nothing to acknowledge
-        job, verk = admitted
+        job, verk, ready = admitted
         self._next_tid = tid = self._next_tid + 1
         started = _time()
         running = self.running
@@ -128,13 +128,8 @@ class Processor:
             resolved: Resolved | None = None
             deadline: Deadline | None = None
             try:
-                # A function resolved before, unless a "function" key (this project's own
-                # extension, not Verk's) names a method.
-                known = self._resolved.get(job.class_name)
-                if known is None or b'"function"' in raw:
-                    known = self._resolve(job, raw)
-                resolved = known
-                deadline = self._deadline(known, job)
+                resolved = ready or self._lookup(job, raw)
+                deadline = self._deadline(resolved, job)
                 if self.app.middleware or deadline is not None:
                     await self._invoke(resolved, job, queue, raw, deadline)
                 elif resolved.is_async:
@@ -169,32 +164,34 @@ class Processor:
 
     async def _admit(
         self, queue: str, inprogress_key: str, raw: bytes
-    ) -> tuple[Job, VerkJob | None] | None:
-        """The decoded job, or None once an undecodable payload went to the dead set or (the
-        ``requeue`` policy) a job of a class nobody registered here went back to its queue."""
+    ) -> tuple[Job, VerkJob | None, Resolved | None] | None:
+        """The decoded job (and, under the ``requeue`` policy, its resolved callable), or None
+        once an undecodable payload went to the dead set or a job of a class nobody registered
+        here went back to its queue (``requeue``)."""
         try:
             job, verk = _decode(raw)
             job.args  # noqa: B018  # read now: an unreadable argument is a bad payload, not a failure
         except InvalidJob as exc:
             await self.failures.bury(inprogress_key, raw, exc)
             return None
-        if self.unknown_jobs.policy == "requeue" and self._unknown(job, raw):
+        if self.unknown_jobs.policy != "requeue":
+            return job, verk, None
+        try:
+            # Resolved once, here: a class is instantiated per job, and only once.
+            return job, verk, self._lookup(job, raw)
+        except UnknownJob:
             await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
             return None
-        return job, verk
-
-    def _unknown(self, job: Job, raw: bytes) -> bool:
-        """Whether nothing is registered for ``job`` (other resolution errors are the job's
-        failure, met again when it runs)."""
-        if job.class_name in self._resolved:
-            return False  # a "function" naming no method fails later, and is handed back then
-        try:
-            self._resolve(job, raw)
-        except UnknownJob:
-            return True
         except Exception:
-            return False
-        return False
+            return job, verk, None  # the job's failure, met again when it runs
+
+    def _lookup(self, job: Job, raw: bytes) -> Resolved:
+        """A function resolved before, unless a ``function`` key (this project's own
+        extension, not Verk's) names a method; else :meth:`_resolve`."""
+        known = self._resolved.get(job.class_name)
+        if known is None or b'"function"' in raw:
+            known = self._resolve(job, raw)
+        return known
 
     def _deadline(self, resolved: Resolved, job: Job) -> Deadline | None:
         """The job's :class:`Deadline` if a timeout applies to it."""
@@ -258,7 +255,8 @@ class Processor:
         tid: int = 0,
     ) -> None:
         if isinstance(exc, UnknownJob) and self.unknown_jobs.policy == "requeue":
-            # E.g. a "function" key naming a method the class lacks: still another's job.
+            # Resolution at admission normally hands these back; this is a job that raised
+            # UnknownJob itself (e.g. resolving another name through the app).
             await self.unknown_jobs.hand_back(queue, inprogress_key, raw, display_class(job))
             return
         try:
