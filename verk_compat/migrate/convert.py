@@ -102,14 +102,21 @@ def resque_to_sidekiq(
     """
     job = Job.decode_resque(raw)
     stamp = time.time() if at is None else at
-    changes: dict[str, Any] = {"queue": queue, "enqueued_at": stamp}
+    changes = {"queue": queue, "enqueued_at": stamp, **_sidekiq_keys(job, stamp)}
+    return Converted(job.replace(**changes).encode(profile))
+
+
+def _sidekiq_keys(job: Job, stamp: float) -> dict[str, Any]:
+    """The keys every Sidekiq client writes and a Resque payload lacks: ``retry: true``, a
+    new ``jid`` and ``created_at`` (``stamp``), each only when absent."""
+    changes: dict[str, Any] = {}
     if job.retry is None:
         changes["retry"] = True
     if job.jid is None:
         changes["jid"] = new_jid()
     if job.created_at is None:
         changes["created_at"] = stamp
-    return Converted(job.replace(**changes).encode(profile))
+    return changes
 
 
 def resque_delayed_to_sidekiq(
@@ -127,14 +134,7 @@ def resque_delayed_to_sidekiq(
     job = Job.decode_resque(raw)
     if not isinstance(job.queue, str) or not job.queue:
         raise InvalidJob("resque-scheduler delayed job names no queue")
-    stamp = time.time() if now is None else now
-    changes: dict[str, Any] = {}
-    if job.retry is None:
-        changes["retry"] = True
-    if job.jid is None:
-        changes["jid"] = new_jid()
-    if job.created_at is None:
-        changes["created_at"] = stamp
+    changes = _sidekiq_keys(job, time.time() if now is None else now)
     return Converted(job.replace(**changes).encode(profile), str(int(at)))
 
 
@@ -195,14 +195,10 @@ def resque_failure_to_sidekiq(
         "error_message": failure.error or "",
         "failed_at": failed_at,
         "retry_count": 0,
+        **_sidekiq_keys(job, failed_at),
     }
-    if job.retry is None:
-        changes["retry"] = True
-    if job.jid is None:
-        changes["jid"] = new_jid()
-    for name in ("created_at", "enqueued_at"):
-        if getattr(job, name) is None:
-            changes[name] = failed_at
+    if job.enqueued_at is None:
+        changes["enqueued_at"] = failed_at
     if failure.backtrace:
         changes["error_backtrace"] = encode_backtrace(failure.backtrace)
     return Converted(job.replace(**changes).encode(profile), score(failed_at))
