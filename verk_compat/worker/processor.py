@@ -83,20 +83,17 @@ class Processor:
         self.app = app
         #: What to do with a class the app does not know (default: fail it, as Sidekiq does).
         self.unknown_jobs = unknown_jobs or UnknownJobs(redis, keys, "fail")
-        self.redis = redis
-        self.keys = keys
         self.acker = acker
         self.stats = stats
         self.pool = pool
-        self.profile = profile
-        self.rng = rng or random.Random()
+        #: Writes failures to ``retry``/``dead`` (Sidekiq's rules under ``profile``).
+        self.failures = Failures(app, redis, keys, acker, stats, profile=profile, rng=rng)
         #: The worker's default timeout in seconds for every job (None: none).
         self.job_timeout = job_timeout
         self.running: Running = {}
         self._next_tid = 0
         self._resolved: dict[str, Resolved] = {}
         self._log = JobLog(log, __file__)
-        self.failures = Failures(app, redis, keys, acker, stats, profile=profile, rng=self.rng)
 
     async def process(self, queue: str, inprogress_key: str, raw: bytes) -> bool:
         """Run ``raw`` (already in ``inprogress_key``) to its end.
