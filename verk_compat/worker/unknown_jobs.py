@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 
 from verk_compat.keys import Keys
 from verk_compat.lua import script
+from verk_compat.worker.backoff import Backoff
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -166,16 +167,15 @@ class UnknownJobs:
         action = self.action(queue)
         assert isinstance(action, HandBack)
         self.in_a_row[queue] = self.in_a_row.get(queue, 0) + 1
-        delay = 0.1
+        backoff = Backoff()
+        keys = [inprogress_key, self.keys.queue(queue)]
         while True:
             try:
-                keys = [inprogress_key, self.keys.queue(queue)]
                 await script("hand_back").acall(self.redis, keys, [raw])
                 break
             except (RedisError, OSError) as exc:
-                log.warning("handing back a job failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("handing back a job failed (%s); retrying in %.1fs", exc, backoff.delay)
+                await backoff.sleep()
         self._warn(class_name, queue)
         if action.pause > 0:
             until = time.monotonic() + action.pause
