@@ -94,26 +94,34 @@ class InProgress(Base):
                 f"{shown(identity)} is alive (its heartbeat hash exists): "
                 "its jobs are running; use --force to requeue them anyway"
             )
-        moved: dict[str, int] = {}
-        for entry in self.lists():
-            if entry.identity != identity:
-                continue
-            keys = [wire(entry.key), wire(self.keys.queue(entry.queue))]
-            count = int(script("requeue")(self.redis, keys if force else [*keys, owner_key]))
-            if count:
-                moved[entry.queue] = moved.get(entry.queue, 0) + count
-        return moved
+        entries = [entry for entry in self.lists() if entry.identity == identity]
+        return self._requeue(entries, None if force else owner_key)
 
     def recover_dead(self) -> dict[str, dict[str, int]]:
         """:meth:`recover` every identity whose heartbeat hash is gone: what a worker's orphan
-        recovery does at start, without starting one; ``{identity: {queue: jobs moved}}``."""
-        dead = sorted({entry.identity for entry in self.lists() if not entry.alive})
-        moved = {}
-        for identity in dead:
-            try:
-                moved[identity] = self.recover(identity)
-            except ProcessAlive:
-                continue  # it beat since the listing: its jobs are running
+        recovery does at start, without starting one; ``{identity: {queue: jobs moved}}``.
+        The script checks each owner's hash again, so one that beat since the listing keeps
+        its jobs."""
+        dead: dict[str, list[InProgressList]] = {}
+        for entry in self.lists():
+            if not entry.alive:
+                dead.setdefault(entry.identity, []).append(entry)
+        return {
+            identity: self._requeue(entries, wire(self.keys.process(identity)))
+            for identity, entries in dead.items()
+        }
+
+    def _requeue(self, entries: list[InProgressList], owner_key: bytes | None) -> dict[str, int]:
+        """``lua/requeue.lua`` on each list (refused by the script while ``owner_key`` exists,
+        when given); ``{queue: jobs moved}``."""
+        moved: dict[str, int] = {}
+        for entry in entries:
+            keys = [wire(entry.key), wire(self.keys.queue(entry.queue))]
+            count = int(
+                script("requeue")(self.redis, keys if owner_key is None else [*keys, owner_key])
+            )
+            if count:
+                moved[entry.queue] = moved.get(entry.queue, 0) + count
         return moved
 
     def _reading(self, key: bytes) -> tuple[str, str] | None:
