@@ -122,7 +122,7 @@ def recover(
     Refuses a live identity (its heartbeat hash exists) unless --force: its jobs are running,
     and requeueing them would run them twice.
     """
-    if (identity is None) == (not all_dead) or (all_dead and force):
+    if (identity is not None) == all_dead or (all_dead and force):  # exactly one of the two
         raise click.UsageError("give an IDENTITY (optionally --force), or --all-dead alone")
     with session(redis_url, namespace) as (client, keys):
         api = InProgress(client, keys)
